@@ -1,0 +1,53 @@
+#include "api/api_support.h"
+
+#include <charconv>
+
+namespace miconsul::api {
+
+using http::HttpResponse;
+
+std::variant<Json, HttpResponse> parse_json_object(const http::HttpRequest& request) {
+    // The body decides, not Content-Type: curl's -d and some n8n nodes label JSON as a form.
+    Json body = Json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+    if (body.is_discarded()) return HttpResponse::problem(400, "request body is not valid JSON");
+    if (!body.is_object()) return HttpResponse::problem(400, "request body must be a JSON object");
+    return body;
+}
+
+HttpResponse invalid_fields(std::string_view detail, const Json& errors) {
+    return HttpResponse::problem(400, detail, {{"errors", errors}});
+}
+
+std::variant<size_t, HttpResponse> page_limit(const http::HttpRequest& request) {
+    const std::string_view text = request.query_value("limit");
+    if (text.empty()) return size_t{50};
+    size_t limit = 0;
+    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), limit);
+    if (error != std::errc() || end != text.data() + text.size() || limit < 1 || limit > 200) {
+        return HttpResponse::problem(400, "limit must be an integer from 1 to 200");
+    }
+    return limit;
+}
+
+routing::RouteHandler admin_only(const AdminCheck& is_admin, routing::RouteHandler handler) {
+    return [is_admin, handler = std::move(handler)](const http::HttpRequest& request,
+                                                    const routing::PathParams& params) {
+        if (!is_admin(request)) {
+            HttpResponse denied =
+                HttpResponse::problem(401, "a valid admin bearer token is required");
+            denied.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"miconsul\"");
+            return denied;
+        }
+        return handler(request, params);
+    };
+}
+
+const std::string& path_param(const routing::PathParams& params, std::string_view name) {
+    for (const auto& [key, value] : params) {
+        if (key == name) return value;
+    }
+    static const std::string kAbsent;
+    return kAbsent;
+}
+
+}  // namespace miconsul::api

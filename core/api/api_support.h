@@ -1,0 +1,37 @@
+// Shared pieces of the JSON management API: body parsing, field errors, pagination, the admin
+// guard. Every error leaves here as application/problem+json.
+#pragma once
+
+#include "http/message.h"
+#include "routing/router.h"
+
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <variant>
+
+namespace miconsul::api {
+
+using Json = nlohmann::json;
+
+/// The body as a JSON object, or the 400 response to send instead.
+std::variant<Json, http::HttpResponse> parse_json_object(const http::HttpRequest& request);
+
+/// A 400 listing each failing field: {"errors": [{"field": "/timezone", "message": "…"}]}.
+http::HttpResponse invalid_fields(std::string_view detail, const Json& errors);
+
+/// Page size from ?limit= (1–200, default 50), or the 400 to send.
+std::variant<size_t, http::HttpResponse> page_limit(const http::HttpRequest& request);
+
+/// Whether the caller presented the platform admin credential.
+using AdminCheck = std::function<bool(const http::HttpRequest&)>;
+
+/// Wraps a handler so that it runs only for an admin; others get 401 with WWW-Authenticate.
+routing::RouteHandler admin_only(const AdminCheck& is_admin, routing::RouteHandler handler);
+
+/// The value of a path parameter the route pattern guarantees.
+const std::string& path_param(const routing::PathParams& params, std::string_view name);
+
+}  // namespace miconsul::api

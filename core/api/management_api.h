@@ -1,0 +1,27 @@
+// The management API under /api/v1: tenants, loaded plugins, and each tenant's plugins with
+// their settings. Platform admin only.
+#pragma once
+
+#include "api/api_support.h"
+#include "logging/log.h"
+#include "plugins/registry.h"
+#include "routing/router.h"
+#include "storage/database.h"
+#include "tenants/tenant_store.h"
+
+#include <vector>
+
+namespace miconsul::api {
+
+struct ManagementDependencies {
+    tenants::TenantStore& tenants;
+    plugins::PluginRegistry& registry;
+    storage::Database& database;
+    logging::Log log;
+    AdminCheck is_admin;
+};
+
+/// The routes, each already behind the admin guard. `deps` must outlive them.
+std::vector<routing::RouteDefinition> management_routes(const ManagementDependencies& deps);
+
+}  // namespace miconsul::api

@@ -1,0 +1,89 @@
+#include "app/dispatcher.h"
+
+#include "ids/ids.h"
+
+#include <algorithm>
+#include <chrono>
+
+namespace miconsul::app {
+
+namespace {
+using http::HttpRequest;
+using http::HttpResponse;
+
+// A caller's X-Request-Id is kept when it is short and printable, so a proxy's or n8n's id
+// follows the request through our logs; anything else is replaced.
+bool is_usable_request_id(std::string_view id) {
+    return !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+    });
+}
+
+std::string join(const std::vector<std::string>& parts, std::string_view separator) {
+    std::string joined;
+    for (size_t i = 0; i < parts.size(); ++i) {
+        if (i > 0) joined += separator;
+        joined += parts[i];
+    }
+    return joined;
+}
+}  // namespace
+
+Dispatcher::Dispatcher(const routing::Router& router, logging::Log log)
+    : router_(router), log_(std::move(log)) {}
+
+HttpResponse Dispatcher::route(const HttpRequest& request, std::string& owner,
+                               std::string& tenant) const {
+    routing::RouteMatch match = router_.find(request.method, request.path);
+    using Outcome = routing::RouteMatch::Outcome;
+    if (match.outcome == Outcome::path_not_found) {
+        return HttpResponse::problem(404, "no route for " + request.path);
+    }
+    if (match.outcome == Outcome::method_not_allowed) {
+        HttpResponse response = HttpResponse::problem(
+            405, request.method + " is not allowed here; use " + join(match.allowed_methods, ", "));
+        response.headers.emplace_back("Allow", join(match.allowed_methods, ", "));
+        return response;
+    }
+    owner = match.route->owner;
+    for (const auto& [name, value] : match.params) {
+        if (name == "tenant") tenant = value;
+    }
+    return match.route->handler(request, match.params);
+}
+
+HttpResponse Dispatcher::handle(HttpRequest& request) const {
+    const auto started = std::chrono::steady_clock::now();
+    const std::string_view caller_id = request.header("x-request-id");
+    request.request_id =
+        is_usable_request_id(caller_id) ? std::string(caller_id) : ids::random_request_id();
+
+    std::string owner, tenant;
+    HttpResponse response;
+    try {
+        response = route(request, owner, tenant);
+    } catch (const std::exception& failure) {
+        log_.error("handler threw", {{"request_id", request.request_id},
+                                     {"path", request.path},
+                                     {"reason", failure.what()}});
+        response = HttpResponse::problem(500, "internal error",
+                                         {{"request_id", request.request_id}});
+    }
+    response.headers.emplace_back("X-Request-Id", request.request_id);
+    response.headers.emplace_back("X-Content-Type-Options", "nosniff");
+    response.headers.emplace_back("Cache-Control", "no-store");
+    if (request.method == "HEAD") response.body.clear();
+
+    const auto elapsed = std::chrono::duration<double, std::milli>(
+        std::chrono::steady_clock::now() - started);
+    log_.info("request", {{"method", request.method},
+                          {"path", request.path},
+                          {"status", response.status},
+                          {"tenant", tenant},
+                          {"owner", owner},
+                          {"ms", std::round(elapsed.count() * 1000) / 1000},
+                          {"request_id", request.request_id}});
+    return response;
+}
+
+}  // namespace miconsul::app

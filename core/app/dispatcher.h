@@ -1,0 +1,26 @@
+// What happens to every request between the listener and a route handler: a request id,
+// routing (404, 405 with Allow), the handler, response headers, HEAD, and one log line.
+#pragma once
+
+#include "http/message.h"
+#include "logging/log.h"
+#include "routing/router.h"
+
+namespace miconsul::app {
+
+class Dispatcher {
+public:
+    Dispatcher(const routing::Router& router, logging::Log log);
+
+    /// Never throws: a handler's exception becomes a 500 problem, logged with the request id.
+    http::HttpResponse handle(http::HttpRequest& request) const;
+
+private:
+    http::HttpResponse route(const http::HttpRequest& request, std::string& owner,
+                             std::string& tenant) const;
+
+    const routing::Router& router_;
+    logging::Log log_;
+};
+
+}  // namespace miconsul::app

@@ -1,0 +1,128 @@
+#include "app/host.h"
+
+#include "api/health_api.h"
+#include "api/management_api.h"
+#include "app/dispatcher.h"
+#include "auth/token_hash.h"
+#include "http/server.h"
+#include "plugins/gateway.h"
+#include "plugins/loader.h"
+#include "plugins/registry.h"
+#include "routing/router.h"
+#include "storage/migrations.h"
+#include "tenants/tenant_store.h"
+
+#include <stdexcept>
+
+namespace miconsul::app {
+
+// Declared in start order; destroyed in reverse, so the server stops before what it calls.
+struct Host::Parts {
+    std::unique_ptr<storage::Database> database;
+    std::unique_ptr<tenants::TenantStore> tenants;
+    plugins::PluginRegistry registry;
+    routing::Router router;
+    std::unique_ptr<plugins::HostServices> services;
+    std::unique_ptr<plugins::PluginGateway> gateway;
+    std::unique_ptr<api::HealthDependencies> health;
+    std::unique_ptr<api::ManagementDependencies> management;
+    std::unique_ptr<Dispatcher> dispatcher;
+    std::unique_ptr<http::Server> server;
+};
+
+Host::Host(config::Config config, logging::Log log)
+    : config_(std::move(config)), log_(std::move(log)), parts_(std::make_unique<Parts>()) {}
+
+Host::~Host() {
+    if (parts_->server) parts_->server->stop(std::chrono::milliseconds(0));
+}
+
+void Host::start() {
+    Parts& parts = *parts_;
+    parts.database = storage::Database::open(config_.database_url, config_.data_dir,
+                                             static_cast<size_t>(config_.threads) + 2);
+    parts.database->with_platform([&](soci::session& session) {
+        storage::apply_migrations(session, parts.database->backend(), "core",
+                                  storage::core_platform_migrations());
+    });
+    parts.tenants = std::make_unique<tenants::TenantStore>(*parts.database);
+    parts.tenants->load();
+
+    const std::string admin_hash = config_.admin_token_sha256;
+    if (admin_hash.empty()) {
+        log_.warn("no admin token configured: the management API refuses every call",
+                  {{"hint", "set MICONSUL_ADMIN_TOKEN"}});
+    }
+    auto is_admin = [admin_hash](const http::HttpRequest& request) {
+        return auth::token_matches(auth::bearer_token(request.header("authorization")),
+                                   admin_hash);
+    };
+    parts.services = std::make_unique<plugins::HostServices>(
+        plugins::HostServices{*parts.database, log_});
+    // Until tenant tokens exist (access-control issue), the admin token is the only
+    // credential that reaches tenant routes.
+    parts.gateway = std::make_unique<plugins::PluginGateway>(
+        *parts.tenants, *parts.services,
+        [is_admin](const http::HttpRequest& request, std::string_view) {
+            return is_admin(request);
+        });
+
+    std::optional<redis::RedisAddress> redis_address;
+    if (!config_.redis_url.empty()) {
+        redis_address = redis::parse_redis_url(config_.redis_url);
+        if (!redis_address) throw std::runtime_error("redis_url is malformed");
+    }
+    parts.health = std::make_unique<api::HealthDependencies>(
+        api::HealthDependencies{*parts.database, parts.registry, redis_address, draining_});
+    parts.management = std::make_unique<api::ManagementDependencies>(api::ManagementDependencies{
+        *parts.tenants, parts.registry, *parts.database, log_, is_admin});
+    if (auto problem = parts.router.add_all(api::health_routes(*parts.health))) {
+        throw std::logic_error(*problem);
+    }
+    if (auto problem = parts.router.add_all(api::management_routes(*parts.management))) {
+        throw std::logic_error(*problem);
+    }
+
+    plugins::LoaderDependencies loader{
+        parts.registry, parts.router, *parts.database,
+        [&parts](std::shared_ptr<const plugins::LoadedPlugin> plugin,
+                 const plugins::RouteInfo& route) {
+            return parts.gateway->bind(std::move(plugin), route);
+        },
+        log_};
+    plugins::load_plugin_directory(config_.plugin_dir, loader);
+
+    parts.dispatcher = std::make_unique<Dispatcher>(parts.router, log_);
+    http::ServerOptions options;
+    options.host = config_.listen_host;
+    options.port = config_.listen_port;
+    options.threads = config_.threads;
+    options.max_request_bytes = config_.max_request_bytes;
+    options.header_timeout = std::chrono::milliseconds(config_.header_timeout_ms);
+    options.body_timeout = std::chrono::milliseconds(config_.body_timeout_ms);
+    parts.server = std::make_unique<http::Server>(
+        options,
+        [dispatcher = parts.dispatcher.get()](http::HttpRequest& request) {
+            return dispatcher->handle(request);
+        },
+        log_);
+    parts.server->start();
+    log_.info("listening", {{"address", config_.listen_host + ":" + std::to_string(port())},
+                            {"database", parts.database->backend() == storage::Backend::sqlite
+                                             ? "sqlite"
+                                             : "postgresql"},
+                            {"plugin_dir", config_.plugin_dir.string()}});
+}
+
+uint16_t Host::port() const { return parts_->server ? parts_->server->port() : 0; }
+
+void Host::stop() {
+    draining_ = true;
+    if (!parts_->server) return;
+    log_.info("draining", {{"in_flight", parts_->server->in_flight()}});
+    parts_->server->stop(std::chrono::milliseconds(config_.shutdown_grace_ms));
+    parts_->server.reset();
+    log_.info("stopped");
+}
+
+}  // namespace miconsul::app

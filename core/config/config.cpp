@@ -1,0 +1,184 @@
+#include "config/config.h"
+
+#include "auth/token_hash.h"
+#include "logging/log.h"
+
+#include <nlohmann/json.hpp>
+
+#include <charconv>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+namespace miconsul::config {
+
+namespace {
+using Json = nlohmann::json;
+
+// One setter per key; each reports a problem instead of throwing, so --check-config can list
+// every problem at once.
+using Setter = std::function<std::optional<std::string>(Config&, const std::string& text)>;
+
+std::optional<std::string> parse_listen(Config& config, const std::string& text) {
+    const auto colon = text.rfind(':');
+    if (colon == std::string::npos || colon == 0) return "listen must be host:port";
+    int port = -1;
+    const char* first = text.data() + colon + 1;
+    const char* last = text.data() + text.size();
+    auto [end, error] = std::from_chars(first, last, port);
+    if (error != std::errc() || end != last || port < 0 || port > 65535) {
+        return "listen port must be 0-65535";
+    }
+    config.listen_host = text.substr(0, colon);
+    config.listen_port = static_cast<uint16_t>(port);
+    return std::nullopt;
+}
+
+template <class Number>
+Setter number_setter(Number Config::*field, Number minimum, Number maximum, std::string key) {
+    return [=](Config& config, const std::string& text) -> std::optional<std::string> {
+        Number value{};
+        auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+        if (error != std::errc() || end != text.data() + text.size() || value < minimum ||
+            value > maximum) {
+            return key + " must be a number from " + std::to_string(minimum) + " to " +
+                   std::to_string(maximum);
+        }
+        config.*field = value;
+        return std::nullopt;
+    };
+}
+
+template <class Text>
+Setter text_setter(Text Config::*field) {
+    return [=](Config& config, const std::string& text) -> std::optional<std::string> {
+        config.*field = text;
+        return std::nullopt;
+    };
+}
+
+const std::vector<std::pair<std::string, Setter>>& setters() {
+    static const std::vector<std::pair<std::string, Setter>> table = {
+        {"listen", parse_listen},
+        {"threads", number_setter(&Config::threads, 1, 256, "threads")},
+        {"data_dir", text_setter(&Config::data_dir)},
+        {"database_url",
+         [](Config& config, const std::string& text) -> std::optional<std::string> {
+             if (text.rfind("sqlite://", 0) != 0 && text.rfind("postgresql://", 0) != 0 &&
+                 text.rfind("postgres://", 0) != 0) {
+                 return "database_url must start with sqlite:// or postgresql://";
+             }
+             config.database_url = text;
+             return std::nullopt;
+         }},
+        {"redis_url",
+         [](Config& config, const std::string& text) -> std::optional<std::string> {
+             if (!text.empty() && text.rfind("redis://", 0) != 0) {
+                 return "redis_url must start with redis://";
+             }
+             config.redis_url = text;
+             return std::nullopt;
+         }},
+        {"plugin_dir", text_setter(&Config::plugin_dir)},
+        {"log_level",
+         [](Config& config, const std::string& text) -> std::optional<std::string> {
+             if (!logging::is_valid_level(text)) {
+                 return "log_level must be debug, info, warn or error";
+             }
+             config.log_level = text;
+             return std::nullopt;
+         }},
+        {"log_format",
+         [](Config& config, const std::string& text) -> std::optional<std::string> {
+             if (text != "plain" && text != "json") return "log_format must be plain or json";
+             config.log_format = text;
+             return std::nullopt;
+         }},
+        {"max_request_bytes", number_setter(&Config::max_request_bytes, size_t{4096},
+                                            size_t{1} << 30, "max_request_bytes")},
+        {"header_timeout_ms",
+         number_setter(&Config::header_timeout_ms, 100, 600000, "header_timeout_ms")},
+        {"body_timeout_ms", number_setter(&Config::body_timeout_ms, 100, 600000, "body_timeout_ms")},
+        {"shutdown_grace_ms",
+         number_setter(&Config::shutdown_grace_ms, 0, 600000, "shutdown_grace_ms")},
+        {"admin_token_sha256",
+         [](Config& config, const std::string& text) -> std::optional<std::string> {
+             if (!auth::is_sha256_hex(text)) {
+                 return "admin_token_sha256 must be 64 lower-case hex digits";
+             }
+             config.admin_token_sha256 = text;
+             return std::nullopt;
+         }},
+    };
+    return table;
+}
+
+std::string environment_name(const std::string& key) {
+    std::string name = "MICONSUL_";
+    for (char c : key) name += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return name;
+}
+
+// File values may be JSON numbers or strings; setters take text so the file and the
+// environment go through the same checks.
+std::string as_text(const Json& value) {
+    return value.is_string() ? value.get<std::string>() : value.dump();
+}
+}  // namespace
+
+EnvironmentLookup process_environment() {
+    return [](const std::string& name) -> std::optional<std::string> {
+        const char* value = std::getenv(name.c_str());
+        if (value == nullptr) return std::nullopt;
+        return std::string(value);
+    };
+}
+
+LoadedConfig load_config(const std::optional<std::filesystem::path>& file,
+                         const EnvironmentLookup& environment) {
+    LoadedConfig loaded;
+    if (file) {
+        std::ifstream stream(*file);
+        if (!stream) {
+            loaded.problems.push_back("cannot read config file " + file->string());
+        } else {
+            std::stringstream text;
+            text << stream.rdbuf();
+            Json document = Json::parse(text.str(), nullptr, /*allow_exceptions=*/false,
+                                        /*ignore_comments=*/true);
+            if (document.is_discarded() || !document.is_object()) {
+                loaded.problems.push_back(file->string() + " is not a JSON object");
+            } else {
+                for (const auto& [key, value] : document.items()) {
+                    auto setter = std::find_if(setters().begin(), setters().end(),
+                                               [&](const auto& entry) { return entry.first == key; });
+                    if (setter == setters().end()) {
+                        loaded.problems.push_back(file->string() + ": unknown key '" + key + "'");
+                        continue;
+                    }
+                    if (auto problem = setter->second(loaded.config, as_text(value))) {
+                        loaded.problems.push_back(file->string() + ": " + *problem);
+                    }
+                }
+            }
+        }
+    }
+    for (const auto& [key, setter] : setters()) {
+        const std::string name = environment_name(key);
+        if (auto value = environment(name)) {
+            if (auto problem = setter(loaded.config, *value)) {
+                loaded.problems.push_back(name + ": " + *problem);
+            }
+        }
+    }
+    if (auto token = environment("MICONSUL_ADMIN_TOKEN")) {
+        if (token->size() < 16) {
+            loaded.problems.push_back("MICONSUL_ADMIN_TOKEN must be at least 16 characters");
+        } else {
+            loaded.config.admin_token_sha256 = auth::sha256_hex(*token);
+        }
+    }
+    return loaded;
+}
+
+}  // namespace miconsul::config

@@ -1,0 +1,50 @@
+// Host configuration: a JSON file (comments allowed) overridden key by key by MICONSUL_*
+// environment variables. See docs/operations.md for every key.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace miconsul::config {
+
+struct Config {
+    std::string listen_host = "0.0.0.0";
+    uint16_t listen_port = 8080;
+    int threads = 2;
+    std::filesystem::path data_dir = "var";
+    /// "sqlite://" (files under data_dir), "sqlite:///abs/dir", or "postgresql://…".
+    std::string database_url = "sqlite://";
+    std::string redis_url;  // optional: "redis://host:port"
+    std::filesystem::path plugin_dir = "plugins";
+    std::string log_level = "info";
+    std::string log_format = "plain";  // or "json"
+    size_t max_request_bytes = 1024 * 1024;
+    int header_timeout_ms = 5000;
+    int body_timeout_ms = 15000;
+    int shutdown_grace_ms = 10000;
+    /// Hex SHA-256 of the admin bearer token. The token itself never sits in a file.
+    std::string admin_token_sha256;
+};
+
+struct LoadedConfig {
+    Config config;
+    std::vector<std::string> problems;  // every problem found, not just the first
+};
+
+/// Looks up an environment variable; injectable so tests need not touch the process's.
+using EnvironmentLookup = std::function<std::optional<std::string>(const std::string& name)>;
+
+/// The process environment.
+EnvironmentLookup process_environment();
+
+/// Reads `file` (if given; a missing explicit file is a problem), then applies environment
+/// overrides: MICONSUL_<KEY> for each key (MICONSUL_LISTEN is "host:port"), and
+/// MICONSUL_ADMIN_TOKEN, a plaintext token that is hashed at once.
+LoadedConfig load_config(const std::optional<std::filesystem::path>& file,
+                         const EnvironmentLookup& environment);
+
+}  // namespace miconsul::config

@@ -1,0 +1,46 @@
+// The host's own request and response types: what the router, the admin API and the plugin
+// gateway see. Pistache types stop at core/http/server.cpp.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace miconsul::http {
+
+using Fields = std::vector<std::pair<std::string, std::string>>;
+
+struct HttpRequest {
+    std::string method;
+    std::string path;  // percent-decoded path, without the query string
+    Fields query;      // decoded, in request order
+    Fields headers;    // names lower-cased
+    std::string body;
+    std::string request_id;
+    std::string client_address;
+
+    /// First header of that lower-case name, or empty.
+    std::string_view header(std::string_view lower_case_name) const;
+    /// First query parameter of that name, or empty.
+    std::string_view query_value(std::string_view name) const;
+};
+
+struct HttpResponse {
+    int status = 200;
+    Fields headers;
+    std::string body;
+
+    static HttpResponse json(const nlohmann::json& value, int status = 200);
+    /// An RFC 9457 problem: {"type","title","status","detail"} plus `extra` members.
+    static HttpResponse problem(int status, std::string_view detail,
+                                const nlohmann::json& extra = nlohmann::json::object());
+    static HttpResponse no_content();
+};
+
+/// The standard reason phrase of a status ("Not Found"), or "Error" for unknown ones.
+std::string_view reason_phrase(int status);
+
+}  // namespace miconsul::http

@@ -1,0 +1,124 @@
+// miconsul-host: reads its configuration, starts the host, and serves until SIGTERM or SIGINT.
+#include "app/host.h"
+#include "config/config.h"
+#include "logging/log.h"
+
+#include <miconsul/plugin_abi.h>
+
+#include <csignal>
+#include <cstring>
+#include <iostream>
+#include <optional>
+#include <string_view>
+
+namespace {
+
+constexpr std::string_view kUsage = R"(miconsul-host — runs MiConsul's plugins for every clinic.
+
+Usage:
+  miconsul-host [--config FILE]          start the host
+  miconsul-host --check-config [--config FILE]
+                                         report every configuration problem; exit 1 if any
+  miconsul-host --version                print the host and SDK ABI versions
+  miconsul-host --help                   this text
+
+FILE is JSON (comments allowed); without --config, MICONSUL_CONFIG names it, else built-in
+defaults apply. Each key can be overridden by MICONSUL_<KEY>, e.g. MICONSUL_LISTEN=host:port,
+MICONSUL_DATA_DIR, MICONSUL_DATABASE_URL, MICONSUL_REDIS_URL, MICONSUL_PLUGIN_DIR,
+MICONSUL_LOG_LEVEL, and MICONSUL_ADMIN_TOKEN (the admin bearer token; hashed at once).
+See docs/operations.md.
+)";
+
+struct Arguments {
+    std::optional<std::string> config_file;
+    bool check_config = false;
+    bool help = false;
+    bool version = false;
+    std::optional<std::string> error;
+};
+
+Arguments parse_arguments(int argc, char** argv) {
+    Arguments arguments;
+    for (int i = 1; i < argc; ++i) {
+        const std::string_view argument = argv[i];
+        if (argument == "--help" || argument == "-h") {
+            arguments.help = true;
+        } else if (argument == "--version") {
+            arguments.version = true;
+        } else if (argument == "--check-config") {
+            arguments.check_config = true;
+        } else if (argument == "--config" && i + 1 < argc) {
+            arguments.config_file = argv[++i];
+        } else if (argument.rfind("--config=", 0) == 0) {
+            arguments.config_file = std::string(argument.substr(9));
+        } else {
+            arguments.error = "unknown or incomplete argument: " + std::string(argument);
+        }
+    }
+    return arguments;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const Arguments arguments = parse_arguments(argc, argv);
+    if (arguments.error) {
+        std::cerr << *arguments.error << "\n\n" << kUsage;
+        return 2;
+    }
+    if (arguments.help) {
+        std::cout << kUsage;
+        return 0;
+    }
+    if (arguments.version) {
+        std::cout << "miconsul-host 0.1.0 (plugin ABI " << MC_ABI_MAJOR << "." << MC_ABI_MINOR
+                  << ")\n";
+        return 0;
+    }
+
+    const auto environment = miconsul::config::process_environment();
+    std::optional<std::filesystem::path> config_file;
+    if (arguments.config_file) {
+        config_file = *arguments.config_file;
+    } else if (auto from_environment = environment("MICONSUL_CONFIG")) {
+        config_file = *from_environment;
+    }
+    const auto loaded = miconsul::config::load_config(config_file, environment);
+    if (arguments.check_config) {
+        for (const auto& problem : loaded.problems) std::cerr << "config: " << problem << "\n";
+        if (loaded.problems.empty()) std::cout << "configuration OK\n";
+        return loaded.problems.empty() ? 0 : 1;
+    }
+    if (!loaded.problems.empty()) {
+        for (const auto& problem : loaded.problems) std::cerr << "config: " << problem << "\n";
+        return 1;
+    }
+    const auto& config = loaded.config;
+    auto log = miconsul::logging::Log::to_stderr(config.log_level,
+                                                 config.log_format == "json"
+                                                     ? miconsul::logging::LogFormat::json
+                                                     : miconsul::logging::LogFormat::plain);
+
+    // Block the stop signals before any thread starts, so every thread inherits the mask and
+    // only sigwait below receives them.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+    // A client that disconnects mid-response must not kill the process.
+    std::signal(SIGPIPE, SIG_IGN);
+
+    miconsul::app::Host host(config, log);
+    try {
+        host.start();
+    } catch (const std::exception& failure) {
+        log.error("cannot start", {{"reason", failure.what()}});
+        return 1;
+    }
+    int received = 0;
+    sigwait(&stop_signals, &received);
+    log.info("signal received", {{"signal", strsignal(received)}});
+    host.stop();
+    return 0;
+}

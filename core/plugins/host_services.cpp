@@ -1,0 +1,262 @@
+#include "plugins/host_services.h"
+
+#include "clock/clock.h"
+#include "ids/ids.h"
+#include "storage/json_statement.h"
+
+#include <algorithm>
+#include <regex>
+
+namespace miconsul::plugins {
+
+namespace {
+using Json = nlohmann::json;
+
+const std::regex& identifier_pattern() {
+    static const std::regex pattern("^[a-z0-9_-]{1,64}$");
+    return pattern;
+}
+
+bool is_valid_event_type(const std::string& type) {
+    static const std::regex pattern(R"(^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$)");
+    return type.size() <= 128 && std::regex_match(type, pattern);
+}
+
+bool is_valid_event_pattern(const std::string& type) {
+    if (type.size() > 2 && type.compare(type.size() - 2, 2, ".*") == 0) {
+        static const std::regex prefix(R"(^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$)");
+        return std::regex_match(type.substr(0, type.size() - 2), prefix);
+    }
+    return is_valid_event_type(type);
+}
+
+// Sizes of the first versions of each struct: a plugin may send a larger (newer) one, never
+// a smaller one than the fields the host reads.
+constexpr uint32_t kRouteSpecV1 = sizeof(mc_route_spec);
+constexpr uint32_t kScheduleSpecV1 = sizeof(mc_schedule_spec);
+constexpr uint32_t kEventSpecV1 = sizeof(mc_event_handler_spec);
+
+mc_status refuse(mc_registrar* registrar, mc_status status, std::string reason) {
+    registrar->error = std::move(reason);
+    return status;
+}
+
+bool text(const char* value) { return value != nullptr && value[0] != '\0'; }
+
+mc_status add_route(mc_registrar* registrar, const mc_route_spec* spec) {
+    if (registrar == nullptr) return MC_ERR_INVALID_ARGUMENT;
+    if (spec == nullptr || spec->struct_size < kRouteSpecV1 || !text(spec->method) ||
+        !text(spec->path) || spec->handler == nullptr) {
+        return refuse(registrar, MC_ERR_INVALID_ARGUMENT,
+                      "route spec is incomplete (method, path and handler are required)");
+    }
+    const std::string method = spec->method, path = spec->path;
+    static const char* const kMethods[] = {"GET", "POST", "PUT", "PATCH", "DELETE"};
+    if (std::none_of(std::begin(kMethods), std::end(kMethods),
+                     [&](const char* known) { return method == known; })) {
+        return refuse(registrar, MC_ERR_INVALID_ARGUMENT, "route method " + method +
+                                                              " is not one of GET, POST, PUT, "
+                                                              "PATCH, DELETE");
+    }
+    if (path.front() != '/' || path.find("{tenant}") != std::string::npos ||
+        path.find_first_of("?# ") != std::string::npos) {
+        return refuse(registrar, MC_ERR_INVALID_ARGUMENT,
+                      "route path '" + path +
+                          "' must start with '/', and not use {tenant}, '?', '#' or spaces");
+    }
+    if (spec->access != MC_ACCESS_TENANT && spec->access != MC_ACCESS_PUBLIC) {
+        return refuse(registrar, MC_ERR_INVALID_ARGUMENT, "route access is not a known value");
+    }
+    const auto& manifest = *registrar->manifest;
+    const std::string mount = manifest.scope == Scope::tenant
+                                  ? "/t/{tenant}/" + manifest.name
+                                  : "/p/" + manifest.name;
+    registrar->routes.push_back({method, path, path == "/" ? mount : mount + path, spec->access,
+                                 spec->handler, spec->user_data});
+    return MC_OK;
+}
+
+mc_status add_schedule(mc_registrar* registrar, const mc_schedule_spec* spec) {
+    if (registrar == nullptr) return MC_ERR_INVALID_ARGUMENT;
+    if (spec == nullptr || spec->struct_size < kScheduleSpecV1 || !text(spec->name) ||
+        !text(spec->cron) || spec->handler == nullptr) {
+        return refuse(registrar, MC_ERR_INVALID_ARGUMENT,
+                      "schedule spec is incomplete (name, cron and handler are required)");
+    }
+    const std::string name = spec->name;
+    if (!std::regex_match(name, identifier_pattern())) {
+        return refuse(registrar, MC_ERR_INVALID_ARGUMENT,
+                      "schedule name '" + name + "' must match [a-z0-9_-]{1,64}");
+    }
+    for (const auto& existing : registrar->schedules) {
+        if (existing.name == name) {
+            return refuse(registrar, MC_ERR_CONFLICT, "schedule '" + name + "' registered twice");
+        }
+    }
+    Json options = Json::object();
+    if (spec->options_json != nullptr) {
+        options = Json::parse(spec->options_json, nullptr, false);
+        if (!options.is_object()) {
+            return refuse(registrar, MC_ERR_INVALID_ARGUMENT,
+                          "schedule '" + name + "' options are not a JSON object");
+        }
+    }
+    registrar->schedules.push_back(
+        {name, spec->cron, std::move(options), spec->handler, spec->user_data});
+    return MC_OK;
+}
+
+mc_status add_event_handler(mc_registrar* registrar, const mc_event_handler_spec* spec) {
+    if (registrar == nullptr) return MC_ERR_INVALID_ARGUMENT;
+    if (spec == nullptr || spec->struct_size < kEventSpecV1 || !text(spec->name) ||
+        !text(spec->event_type) || spec->handler == nullptr) {
+        return refuse(registrar, MC_ERR_INVALID_ARGUMENT,
+                      "event handler spec is incomplete (name, event_type and handler are "
+                      "required)");
+    }
+    const std::string name = spec->name, type = spec->event_type;
+    if (!std::regex_match(name, identifier_pattern())) {
+        return refuse(registrar, MC_ERR_INVALID_ARGUMENT,
+                      "event handler name '" + name + "' must match [a-z0-9_-]{1,64}");
+    }
+    if (!is_valid_event_pattern(type)) {
+        return refuse(registrar, MC_ERR_INVALID_ARGUMENT,
+                      "event type '" + type + "' must look like 'payment.received' or 'payment.*'");
+    }
+    for (const auto& existing : registrar->event_handlers) {
+        if (existing.name == name) {
+            return refuse(registrar, MC_ERR_CONFLICT,
+                          "event handler '" + name + "' registered twice");
+        }
+    }
+    registrar->event_handlers.push_back({name, type, spec->handler, spec->user_data});
+    return MC_OK;
+}
+
+const char* registrar_error(mc_registrar* registrar) {
+    return registrar == nullptr ? "" : registrar->error.c_str();
+}
+
+void registrar_fail(mc_registrar* registrar, const char* reason) {
+    if (registrar != nullptr) registrar->error = reason == nullptr ? "" : reason;
+}
+
+void response_set_status(mc_response* response, int status) {
+    if (response != nullptr) response->status = status;
+}
+
+void response_add_header(mc_response* response, const char* name, const char* value) {
+    if (response == nullptr || !text(name) || value == nullptr) return;
+    std::string header_name = name, header_value = value;
+    // A header line break from a plugin must never split the response.
+    if (header_name.find_first_of("\r\n:") != std::string::npos ||
+        header_value.find_first_of("\r\n") != std::string::npos) {
+        return;
+    }
+    response->headers.emplace_back(std::move(header_name), std::move(header_value));
+}
+
+void response_set_body(mc_response* response, const char* data, size_t size) {
+    if (response == nullptr) return;
+    response->body.assign(data == nullptr ? "" : data, data == nullptr ? 0 : size);
+}
+
+void log_message(mc_context* context, mc_log_level level, const char* message) {
+    if (context == nullptr || message == nullptr) return;
+    const auto spd_level = level == MC_LOG_DEBUG  ? spdlog::level::debug
+                           : level == MC_LOG_WARN ? spdlog::level::warn
+                           : level == MC_LOG_ERROR ? spdlog::level::err
+                                                   : spdlog::level::info;
+    context->services->log.write(spd_level, message,
+                                 {{"plugin", context->plugin->manifest.name},
+                                  {"tenant", context->tenant_id},
+                                  {"request_id", context->request_id}});
+}
+
+int64_t now_ms(mc_context*) { return clock::now_unix_ms(); }
+
+mc_status fail(mc_context* context, mc_status status, std::string reason) {
+    context->last_error = std::move(reason);
+    return status;
+}
+
+void write_to(const mc_sink* sink, const std::string& text) {
+    if (sink != nullptr && sink->write != nullptr) sink->write(sink->user_data, text.data(), text.size());
+}
+
+mc_status run_sql(mc_context* context, const char* statement, const char* params_json,
+                  const mc_sink* result_out) {
+    if (context == nullptr) return MC_ERR_INVALID_ARGUMENT;
+    if (!text(statement)) return fail(context, MC_ERR_INVALID_ARGUMENT, "empty SQL statement");
+    Json params = nullptr;
+    if (params_json != nullptr) {
+        params = Json::parse(params_json, nullptr, false);
+        if (params.is_discarded()) {
+            return fail(context, MC_ERR_INVALID_ARGUMENT, "SQL parameters are not valid JSON");
+        }
+    }
+    try {
+        Json result;
+        auto work = [&](soci::session& session) {
+            result = storage::run_json_statement(session, statement, params);
+        };
+        if (context->plugin->manifest.scope == Scope::tenant) {
+            context->services->database.with_tenant(context->tenant_id, work);
+        } else {
+            context->services->database.with_platform(work);
+        }
+        write_to(result_out, result.dump(-1, ' ', false, Json::error_handler_t::replace));
+        return MC_OK;
+    } catch (const std::invalid_argument& failure) {
+        return fail(context, MC_ERR_INVALID_ARGUMENT, failure.what());
+    } catch (const std::exception& failure) {
+        return fail(context, MC_ERR_INTERNAL, std::string("SQL failed: ") + failure.what());
+    }
+}
+
+mc_status publish_event(mc_context* context, const char* type, const char* data_json,
+                        const mc_sink* id_out) {
+    if (context == nullptr) return MC_ERR_INVALID_ARGUMENT;
+    const std::string event_type = type == nullptr ? "" : type;
+    if (!is_valid_event_type(event_type)) {
+        return fail(context, MC_ERR_INVALID_ARGUMENT,
+                    "event type '" + event_type + "' must look like 'appointment.created'");
+    }
+    const Json data = Json::parse(data_json == nullptr ? "" : data_json, nullptr, false);
+    if (!data.is_object()) {
+        return fail(context, MC_ERR_INVALID_ARGUMENT, "event data must be a JSON object");
+    }
+    try {
+        const std::string id = ids::random_uuid();
+        const std::string time = clock::now_text();
+        const std::string data_text = data.dump();
+        const std::string& source = context->plugin->manifest.name;
+        context->services->database.with_platform([&](soci::session& session) {
+            session << "INSERT INTO events (id, type, tenant_id, source, time, data)"
+                       " VALUES (:id, :type, :tenant, :source, :time, :data)",
+                soci::use(id, "id"), soci::use(event_type, "type"),
+                soci::use(context->tenant_id, "tenant"), soci::use(source, "source"),
+                soci::use(time, "time"), soci::use(data_text, "data");
+        });
+        write_to(id_out, id);
+        return MC_OK;
+    } catch (const std::exception& failure) {
+        return fail(context, MC_ERR_UNAVAILABLE, std::string("event not stored: ") + failure.what());
+    }
+}
+
+const char* last_error(mc_context* context) {
+    return context == nullptr ? "no context" : context->last_error.c_str();
+}
+
+constexpr mc_host_api kHostApi = {
+    sizeof(mc_host_api), MC_ABI_MAJOR,      MC_ABI_MINOR,        &add_route,
+    &add_schedule,       &add_event_handler, &registrar_error,    &registrar_fail,
+    &response_set_status, &response_add_header, &response_set_body, &log_message,
+    &now_ms,             &run_sql,          &publish_event,      &last_error,
+};
+}  // namespace
+
+const mc_host_api& host_api() { return kHostApi; }
+
+}  // namespace miconsul::plugins

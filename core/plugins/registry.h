@@ -1,0 +1,73 @@
+// What the host knows about every plugin file it tried: the loaded plugins with what they
+// registered, and the refused ones with their reasons.
+#pragma once
+
+#include "plugins/manifest.h"
+
+#include <miconsul/plugin_abi.h>
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace miconsul::plugins {
+
+struct RouteInfo {
+    std::string method;
+    std::string path;          // as the plugin registered it, relative to its mount
+    std::string full_pattern;  // as the router knows it: /t/{tenant}/<name>/… or /p/<name>/…
+    mc_route_access access = MC_ACCESS_TENANT;
+    mc_route_fn handler = nullptr;
+    void* user_data = nullptr;
+};
+
+struct ScheduleInfo {
+    std::string name;
+    std::string cron;
+    nlohmann::json options;
+    mc_schedule_fn handler = nullptr;
+    void* user_data = nullptr;
+};
+
+struct EventHandlerInfo {
+    std::string name;
+    std::string event_type;
+    mc_event_fn handler = nullptr;
+    void* user_data = nullptr;
+};
+
+/// A plugin that passed every check. Immutable once built; its library is never unloaded.
+struct LoadedPlugin {
+    Manifest manifest;
+    std::string file;
+    const mc_plugin* descriptor = nullptr;
+    std::vector<RouteInfo> routes;
+    std::vector<ScheduleInfo> schedules;
+    std::vector<EventHandlerInfo> event_handlers;
+};
+
+struct PluginRecord {
+    std::string name;  // the manifest's name, or the file name when refused before reading it
+    std::string file;
+    bool loaded = false;
+    std::string reason;                          // why it was refused
+    std::shared_ptr<const LoadedPlugin> plugin;  // set when loaded
+};
+
+/// Thread-safe.
+class PluginRegistry {
+public:
+    void add(PluginRecord record);
+    std::shared_ptr<const LoadedPlugin> find_loaded(std::string_view name) const;
+    std::vector<PluginRecord> records() const;
+    void mark_loading_finished();
+    bool loading_finished() const;
+
+private:
+    mutable std::mutex mutex_;
+    std::vector<PluginRecord> records_;
+    bool loading_finished_ = false;
+};
+
+}  // namespace miconsul::plugins

@@ -1,0 +1,23 @@
+// One SQL statement whose parameters and results are JSON: what the SDK's sql service runs.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <soci/soci.h>
+
+#include <string>
+
+namespace miconsul::storage {
+
+/// Binds `params` (null; an array, bound in order; or an object, bound to :name placeholders)
+/// and runs `statement`. Returns the rows as an array of objects when the statement has result
+/// columns, else {"affected_rows": N}. Strings, integers, floats and null bind as themselves,
+/// booleans as 1/0, arrays and objects as their JSON text.
+/// Throws std::invalid_argument for unusable params and soci::soci_error for SQL errors.
+nlohmann::json run_json_statement(soci::session& session, const std::string& statement,
+                                  const nlohmann::json& params);
+
+/// An integer column of a dynamically typed row, whatever integer type the backend reports
+/// (SQLite and PostgreSQL describe INTEGER and COUNT(*) differently).
+long long integer_column(const soci::row& row, std::size_t index);
+
+}  // namespace miconsul::storage

@@ -1,0 +1,145 @@
+#include "storage/migrations.h"
+
+#include "clock/clock.h"
+
+#include <algorithm>
+#include <cctype>
+#include <stdexcept>
+
+namespace miconsul::storage {
+
+std::vector<std::string> split_statements(std::string_view sql) {
+    std::vector<std::string> statements;
+    std::string current;
+    char quote = 0;  // the quote character we are inside, or 0
+    for (size_t i = 0; i < sql.size(); ++i) {
+        const char c = sql[i];
+        if (quote != 0) {
+            current += c;
+            if (c == quote) quote = 0;  // a doubled quote re-enters at once: same effect
+            continue;
+        }
+        if (c == '-' && i + 1 < sql.size() && sql[i + 1] == '-') {
+            while (i < sql.size() && sql[i] != '\n') ++i;
+            current += '\n';
+            continue;
+        }
+        if (c == ';') {
+            statements.push_back(std::move(current));
+            current.clear();
+            continue;
+        }
+        if (c == '\'' || c == '"') quote = c;
+        current += c;
+    }
+    statements.push_back(std::move(current));
+    auto blank = [](const std::string& text) {
+        return std::all_of(text.begin(), text.end(),
+                           [](unsigned char c) { return std::isspace(c) != 0; });
+    };
+    statements.erase(std::remove_if(statements.begin(), statements.end(), blank),
+                     statements.end());
+    return statements;
+}
+
+namespace {
+void ensure_migrations_table(soci::session& session) {
+    session << "CREATE TABLE IF NOT EXISTS schema_migrations ("
+               " owner TEXT NOT NULL,"
+               " version INTEGER NOT NULL,"
+               " description TEXT NOT NULL,"
+               " applied_at TEXT NOT NULL,"
+               " PRIMARY KEY (owner, version))";
+}
+
+int highest_applied(soci::session& session, const std::string& owner) {
+    int highest = 0;
+    soci::indicator indicator = soci::i_null;
+    session << "SELECT MAX(version) FROM schema_migrations WHERE owner = :owner",
+        soci::into(highest, indicator), soci::use(owner, "owner");
+    return indicator == soci::i_null ? 0 : highest;
+}
+}  // namespace
+
+int apply_migrations(soci::session& session, Backend backend, std::string_view owner_name,
+                     const std::vector<Migration>& migrations) {
+    const std::string owner(owner_name);
+    std::vector<const Migration*> ordered;
+    for (const auto& migration : migrations) ordered.push_back(&migration);
+    std::sort(ordered.begin(), ordered.end(),
+              [](const Migration* a, const Migration* b) { return a->version < b->version; });
+
+    if (backend == Backend::postgresql) {
+        // Two instances starting together must not both create the table.
+        soci::transaction transaction(session);
+        session << "SELECT pg_advisory_xact_lock(hashtext('schema_migrations'))";
+        ensure_migrations_table(session);
+        transaction.commit();
+    } else {
+        ensure_migrations_table(session);
+    }
+
+    int applied = 0;
+    for (const Migration* migration : ordered) {
+        soci::transaction transaction(session);
+        if (backend == Backend::postgresql) {
+            // Serialises instances migrating the same owner in the same schema.
+            session << "SELECT pg_advisory_xact_lock(hashtext(current_schema() || :owner))",
+                soci::use(owner, "owner");
+        }
+        if (migration->version <= highest_applied(session, owner)) continue;
+        try {
+            for (const auto& statement : split_statements(migration->sql)) session << statement;
+            const std::string applied_at = clock::now_text();
+            session << "INSERT INTO schema_migrations (owner, version, description, applied_at)"
+                       " VALUES (:owner, :version, :description, :applied_at)",
+                soci::use(owner, "owner"), soci::use(migration->version, "version"),
+                soci::use(migration->description, "description"),
+                soci::use(applied_at, "applied_at");
+        } catch (const std::exception& failure) {
+            throw std::runtime_error("migration " + owner + " v" +
+                                     std::to_string(migration->version) + " (" +
+                                     migration->description + ") failed: " + failure.what());
+        }
+        transaction.commit();
+        ++applied;
+    }
+    return applied;
+}
+
+const std::vector<Migration>& core_platform_migrations() {
+    static const std::vector<Migration> migrations = {
+        {1, "tenants, plugin enablement and events",
+         R"sql(
+CREATE TABLE tenants (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  timezone TEXT NOT NULL,
+  locale TEXT NOT NULL,
+  status TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+CREATE TABLE tenant_plugins (
+  tenant_id TEXT NOT NULL REFERENCES tenants(id),
+  plugin TEXT NOT NULL,
+  enabled INTEGER NOT NULL,
+  settings TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  PRIMARY KEY (tenant_id, plugin)
+);
+CREATE TABLE events (
+  id TEXT PRIMARY KEY,
+  type TEXT NOT NULL,
+  tenant_id TEXT NOT NULL,
+  source TEXT NOT NULL,
+  time TEXT NOT NULL,
+  data TEXT NOT NULL
+);
+CREATE INDEX events_by_tenant_time ON events (tenant_id, time);
+)sql"},
+    };
+    return migrations;
+}
+
+}  // namespace miconsul::storage

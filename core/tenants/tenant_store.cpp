@@ -1,0 +1,183 @@
+#include "tenants/tenant_store.h"
+
+#include "clock/clock.h"
+#include "storage/json_statement.h"
+
+#include <date/tz.h>
+
+#include <mutex>
+
+namespace miconsul::tenants {
+
+using Json = nlohmann::json;
+
+Json Tenant::to_json() const {
+    return {{"id", id},           {"name", name},
+            {"timezone", timezone}, {"locale", locale},
+            {"status", status},   {"created_at", created_at},
+            {"updated_at", updated_at}};
+}
+
+bool is_known_timezone(const std::string& name) {
+    if (name.empty() || name.size() > 64) return false;
+    try {
+        return date::locate_zone(name) != nullptr;
+    } catch (const std::exception&) {
+        return false;
+    }
+}
+
+TenantStore::TenantStore(storage::Database& database) : database_(database) {}
+
+namespace {
+Tenant read_tenant(const soci::row& row) {
+    Tenant tenant;
+    tenant.id = row.get<std::string>("id");
+    tenant.name = row.get<std::string>("name");
+    tenant.timezone = row.get<std::string>("timezone");
+    tenant.locale = row.get<std::string>("locale");
+    tenant.status = row.get<std::string>("status");
+    tenant.created_at = row.get<std::string>("created_at");
+    tenant.updated_at = row.get<std::string>("updated_at");
+    return tenant;
+}
+
+constexpr const char* kTenantColumns =
+    "id, name, timezone, locale, status, created_at, updated_at";
+}  // namespace
+
+std::shared_ptr<const TenantSnapshot> TenantStore::read_snapshot(
+    soci::session& session, const std::string& tenant_id) const {
+    auto snapshot = std::make_shared<TenantSnapshot>();
+    bool found = false;
+    soci::rowset<soci::row> tenants =
+        (session.prepare << std::string("SELECT ") + kTenantColumns +
+                                " FROM tenants WHERE id = :id",
+         soci::use(tenant_id, "id"));
+    for (const auto& row : tenants) {
+        snapshot->tenant = read_tenant(row);
+        found = true;
+    }
+    if (!found) return nullptr;
+    soci::rowset<soci::row> enabled =
+        (session.prepare << "SELECT plugin, settings FROM tenant_plugins"
+                            " WHERE tenant_id = :id AND enabled = 1",
+         soci::use(tenant_id, "id"));
+    for (const auto& row : enabled) {
+        snapshot->enabled_settings[row.get<std::string>(0)] = row.get<std::string>(1);
+    }
+    return snapshot;
+}
+
+void TenantStore::load() {
+    std::map<std::string, std::shared_ptr<const TenantSnapshot>, std::less<>> loaded;
+    database_.with_platform([&](soci::session& session) {
+        std::vector<std::string> ids;
+        soci::rowset<std::string> rows = (session.prepare << "SELECT id FROM tenants");
+        for (const auto& id : rows) ids.push_back(id);
+        for (const auto& id : ids) loaded[id] = read_snapshot(session, id);
+    });
+    std::unique_lock lock(mutex_);
+    snapshots_ = std::move(loaded);
+}
+
+void TenantStore::refresh(const std::string& tenant_id) {
+    std::shared_ptr<const TenantSnapshot> snapshot;
+    database_.with_platform(
+        [&](soci::session& session) { snapshot = read_snapshot(session, tenant_id); });
+    std::unique_lock lock(mutex_);
+    if (snapshot) {
+        snapshots_[tenant_id] = std::move(snapshot);
+    } else {
+        snapshots_.erase(tenant_id);
+    }
+}
+
+std::shared_ptr<const TenantSnapshot> TenantStore::find(std::string_view tenant_id) const {
+    std::shared_lock lock(mutex_);
+    auto found = snapshots_.find(tenant_id);
+    return found == snapshots_.end() ? nullptr : found->second;
+}
+
+std::vector<Tenant> TenantStore::list(const std::string& after_id, size_t limit) const {
+    std::vector<Tenant> page;
+    database_.with_platform([&](soci::session& session) {
+        const int row_limit = static_cast<int>(limit);
+        soci::rowset<soci::row> rows =
+            (session.prepare << std::string("SELECT ") + kTenantColumns +
+                                    " FROM tenants WHERE id > :after ORDER BY id LIMIT :limit",
+             soci::use(after_id, "after"), soci::use(row_limit, "limit"));
+        for (const auto& row : rows) page.push_back(read_tenant(row));
+    });
+    return page;
+}
+
+bool TenantStore::create(Tenant tenant) {
+    tenant.created_at = tenant.updated_at = clock::now_text();
+    bool created = false;
+    database_.with_platform([&](soci::session& session) {
+        soci::transaction transaction(session);
+        int existing = 0;
+        session << "SELECT COUNT(*) FROM tenants WHERE id = :id", soci::into(existing),
+            soci::use(tenant.id, "id");
+        if (existing != 0) return;
+        session << "INSERT INTO tenants (id, name, timezone, locale, status, created_at,"
+                   " updated_at) VALUES (:id, :name, :timezone, :locale, :status, :created_at,"
+                   " :updated_at)",
+            soci::use(tenant.id, "id"), soci::use(tenant.name, "name"),
+            soci::use(tenant.timezone, "timezone"), soci::use(tenant.locale, "locale"),
+            soci::use(tenant.status, "status"), soci::use(tenant.created_at, "created_at"),
+            soci::use(tenant.updated_at, "updated_at");
+        transaction.commit();
+        created = true;
+    });
+    if (created) refresh(tenant.id);
+    return created;
+}
+
+void TenantStore::update(const Tenant& tenant) {
+    const std::string updated_at = clock::now_text();
+    database_.with_platform([&](soci::session& session) {
+        session << "UPDATE tenants SET name = :name, timezone = :timezone, locale = :locale,"
+                   " status = :status, updated_at = :updated_at WHERE id = :id",
+            soci::use(tenant.name, "name"), soci::use(tenant.timezone, "timezone"),
+            soci::use(tenant.locale, "locale"), soci::use(tenant.status, "status"),
+            soci::use(updated_at, "updated_at"), soci::use(tenant.id, "id");
+    });
+    refresh(tenant.id);
+}
+
+std::vector<PluginEnablement> TenantStore::enablements(const std::string& tenant_id) const {
+    std::vector<PluginEnablement> result;
+    database_.with_platform([&](soci::session& session) {
+        soci::rowset<soci::row> rows =
+            (session.prepare << "SELECT plugin, enabled, settings, updated_at FROM tenant_plugins"
+                                " WHERE tenant_id = :id ORDER BY plugin",
+             soci::use(tenant_id, "id"));
+        for (const auto& row : rows) {
+            result.push_back({row.get<std::string>(0), storage::integer_column(row, 1) != 0,
+                              Json::parse(row.get<std::string>(2)), row.get<std::string>(3)});
+        }
+    });
+    return result;
+}
+
+void TenantStore::set_enablement(const std::string& tenant_id, const std::string& plugin,
+                                 bool enabled, const Json& settings) {
+    const std::string settings_text = settings.dump();
+    const std::string updated_at = clock::now_text();
+    const int enabled_flag = enabled ? 1 : 0;
+    database_.with_platform([&](soci::session& session) {
+        // ON CONFLICT … DO UPDATE: the same upsert on SQLite (3.24+) and PostgreSQL.
+        session << "INSERT INTO tenant_plugins (tenant_id, plugin, enabled, settings, updated_at)"
+                   " VALUES (:tenant, :plugin, :enabled, :settings, :updated_at)"
+                   " ON CONFLICT (tenant_id, plugin) DO UPDATE SET enabled = excluded.enabled,"
+                   " settings = excluded.settings, updated_at = excluded.updated_at",
+            soci::use(tenant_id, "tenant"), soci::use(plugin, "plugin"),
+            soci::use(enabled_flag, "enabled"), soci::use(settings_text, "settings"),
+            soci::use(updated_at, "updated_at");
+    });
+    refresh(tenant_id);
+}
+
+}  // namespace miconsul::tenants

@@ -1,0 +1,87 @@
+// Tenants and which plugins each has enabled, with their settings. The platform database is
+// the truth; an in-memory snapshot per tenant serves the request path without a query.
+//
+// Every write goes to the database first, then replaces that tenant's snapshot, so a change
+// is visible to the next request on this instance. (Invalidation across instances arrives
+// with the Redis bus; see docs/architecture.md.)
+#pragma once
+
+#include "storage/database.h"
+
+#include <nlohmann/json.hpp>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+namespace miconsul::tenants {
+
+struct Tenant {
+    std::string id;
+    std::string name;
+    std::string timezone = "UTC";
+    std::string locale = "es-MX";
+    std::string status = "active";  // or "suspended"
+    std::string created_at;
+    std::string updated_at;
+
+    nlohmann::json to_json() const;
+};
+
+struct PluginEnablement {
+    std::string plugin;
+    bool enabled = false;
+    nlohmann::json settings;  // as stored: the tenant's settings with defaults filled in
+    std::string updated_at;
+};
+
+/// What the request path needs about one tenant. Immutable; replaced whole on change.
+struct TenantSnapshot {
+    Tenant tenant;
+    /// Enabled plugins → their settings as JSON text, ready to hand to the plugin.
+    std::map<std::string, std::string, std::less<>> enabled_settings;
+};
+
+class TenantStore {
+public:
+    explicit TenantStore(storage::Database& database);
+
+    /// Reads every tenant and enablement into memory. Call once at start.
+    void load();
+
+    /// The current snapshot, or null for an unknown tenant. Thread-safe, no query.
+    std::shared_ptr<const TenantSnapshot> find(std::string_view tenant_id) const;
+
+    /// Up to `limit` tenants with ids after `after_id` ("" = from the start), by id.
+    std::vector<Tenant> list(const std::string& after_id, size_t limit) const;
+
+    /// Inserts a new tenant; false if the id exists. Timestamps are set here.
+    bool create(Tenant tenant);
+
+    /// Stores the changed fields of an existing tenant (id and created_at are kept).
+    void update(const Tenant& tenant);
+
+    /// Every plugin row of a tenant, enabled or not, by plugin name.
+    std::vector<PluginEnablement> enablements(const std::string& tenant_id) const;
+
+    /// Creates or replaces a tenant's row for `plugin`.
+    void set_enablement(const std::string& tenant_id, const std::string& plugin, bool enabled,
+                        const nlohmann::json& settings);
+
+private:
+    std::shared_ptr<const TenantSnapshot> read_snapshot(soci::session& session,
+                                                        const std::string& tenant_id) const;
+    void refresh(const std::string& tenant_id);
+
+    storage::Database& database_;
+    mutable std::shared_mutex mutex_;
+    std::map<std::string, std::shared_ptr<const TenantSnapshot>, std::less<>> snapshots_;
+};
+
+/// Whether `name` is an IANA time zone known to this machine's tz database.
+bool is_known_timezone(const std::string& name);
+
+}  // namespace miconsul::tenants

@@ -1,0 +1,410 @@
+// MiConsul SDK v1 — the header-only C++ layer over plugin_abi.h.
+//
+// A plugin derives from miconsul::Plugin, describes itself in manifest(), registers its routes,
+// schedules and event handlers in register_with(), and exports itself with
+// MICONSUL_PLUGIN(ClassName). Everything here runs inside the plugin; only the C structs of
+// plugin_abi.h cross to the host, and no exception does: the trampolines below catch them.
+//
+// JSON inside the plugin is nlohmann::json (Debian: nlohmann-json3-dev). It never crosses the
+// ABI as a type: both sides exchange JSON text.
+#pragma once
+
+#include <miconsul/plugin_abi.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace miconsul {
+
+using Json = nlohmann::json;
+
+/// Thrown by Context services when the host reports a failure; `status()` is the host's code.
+class HostError : public std::runtime_error {
+public:
+    HostError(mc_status status, const std::string& reason)
+        : std::runtime_error(reason), status_(status) {}
+    mc_status status() const { return status_; }
+
+private:
+    mc_status status_;
+};
+
+/// An HTTP error a handler throws to answer with a problem+json body of that status.
+class HttpError : public std::runtime_error {
+public:
+    HttpError(int status, const std::string& detail) : std::runtime_error(detail), status_(status) {}
+    int status() const { return status_; }
+
+private:
+    int status_;
+};
+
+namespace detail {
+inline void append_to_string(void* target, const char* data, size_t size) {
+    static_cast<std::string*>(target)->append(data, size);
+}
+inline std::string_view find_value(const mc_key_value* pairs, size_t count,
+                                   std::string_view key) {
+    for (size_t i = 0; i < count; ++i) {
+        if (key == pairs[i].key) return pairs[i].value;
+    }
+    return {};
+}
+}  // namespace detail
+
+/// The services of one call (a request, a scheduled run or an event). Valid only during it.
+class Context {
+public:
+    Context(const mc_host_api* host, const mc_call* call) : host_(host), call_(call) {}
+
+    std::string_view plugin() const { return call_->plugin; }
+    /// The tenant the call is for; empty for platform-scope calls.
+    std::string_view tenant() const { return call_->tenant_id; }
+    std::string_view timezone() const { return call_->tenant_timezone; }
+    std::string_view locale() const { return call_->tenant_locale; }
+    std::string_view request_id() const { return call_->request_id; }
+    /// The scheduled instant of a run (Unix ms), or 0 outside scheduled runs.
+    int64_t scheduled_at_ms() const { return call_->scheduled_at_ms; }
+
+    /// The tenant's effective settings: what it set, with the schema's defaults filled in.
+    const Json& settings() const {
+        if (!settings_) settings_ = Json::parse(call_->settings_json);
+        return *settings_;
+    }
+
+    /// Runs one statement with bound parameters (a JSON array for positional placeholders, an
+    /// object for :named ones). Returns the rows as an array of objects, or
+    /// {"affected_rows": N} for statements without rows. Throws HostError on failure.
+    Json sql(std::string_view statement, const Json& params = nullptr) const {
+        const std::string statement_text(statement);
+        const std::string params_text = params.is_null() ? std::string() : params.dump();
+        std::string result;
+        const mc_sink sink{&result, &detail::append_to_string};
+        check(host_->sql(call_->context, statement_text.c_str(),
+                         params.is_null() ? nullptr : params_text.c_str(), &sink));
+        return Json::parse(result);
+    }
+
+    /// Publishes an event for this call's tenant; returns its id. Throws HostError on failure.
+    std::string publish(std::string_view type, const Json& data) const {
+        const std::string type_text(type);
+        const std::string data_text = data.dump();
+        std::string id;
+        const mc_sink sink{&id, &detail::append_to_string};
+        check(host_->publish_event(call_->context, type_text.c_str(), data_text.c_str(), &sink));
+        return id;
+    }
+
+    /// Unix time in milliseconds, from the host's clock (controllable in tests).
+    int64_t now_ms() const { return host_->now_ms(call_->context); }
+
+    void log(mc_log_level level, std::string_view message) const {
+        const std::string text(message);
+        host_->log(call_->context, level, text.c_str());
+    }
+    void info(std::string_view message) const { log(MC_LOG_INFO, message); }
+    void warn(std::string_view message) const { log(MC_LOG_WARN, message); }
+    void error(std::string_view message) const { log(MC_LOG_ERROR, message); }
+
+private:
+    void check(mc_status status) const {
+        if (status != MC_OK) throw HostError(status, host_->last_error(call_->context));
+    }
+
+    const mc_host_api* host_;
+    const mc_call* call_;
+    mutable std::optional<Json> settings_;  // parsed on first use: many calls never read it
+};
+
+/// A request as the plugin sees it. Valid only during the handler.
+class Request {
+public:
+    explicit Request(const mc_request* request) : request_(request) {}
+
+    std::string_view method() const { return request_->method; }
+    std::string_view path() const { return request_->path; }
+    std::string_view body() const { return {request_->body, request_->body_size}; }
+    /// The value of a {name} segment of the route's path; empty if the route has none.
+    std::string_view param(std::string_view name) const {
+        return detail::find_value(request_->path_params, request_->path_param_count, name);
+    }
+    /// The first query parameter of that name, or nullopt when absent.
+    std::optional<std::string_view> query(std::string_view name) const {
+        for (size_t i = 0; i < request_->query_count; ++i) {
+            if (name == request_->query[i].key) return std::string_view(request_->query[i].value);
+        }
+        return std::nullopt;
+    }
+    /// A header by lower-case name; empty if absent.
+    std::string_view header(std::string_view lower_case_name) const {
+        return detail::find_value(request_->headers, request_->header_count, lower_case_name);
+    }
+    /// The body parsed as JSON; throws HttpError(400) when it is not valid JSON.
+    Json json() const {
+        Json parsed = Json::parse(body(), nullptr, /*allow_exceptions=*/false);
+        if (parsed.is_discarded()) throw HttpError(400, "request body is not valid JSON");
+        return parsed;
+    }
+
+private:
+    const mc_request* request_;
+};
+
+/// What a route handler returns.
+struct Response {
+    int status = 200;
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::string body;
+
+    static Response json(const Json& value, int status = 200) {
+        return Response{status, {{"Content-Type", "application/json"}}, value.dump()};
+    }
+    static Response text(std::string body, int status = 200) {
+        return Response{status, {{"Content-Type", "text/plain; charset=utf-8"}}, std::move(body)};
+    }
+    static Response problem(int status, std::string_view detail) {
+        Json problem_body = {{"type", "about:blank"}, {"status", status}, {"detail", detail}};
+        return Response{
+            status, {{"Content-Type", "application/problem+json"}}, problem_body.dump()};
+    }
+};
+
+using RouteHandler = std::function<Response(Context&, const Request&)>;
+using ScheduleHandler = std::function<void(Context&)>;
+
+namespace detail {
+// What a trampoline's user_data points to: the handler and the host table it reports to.
+template <class Handler>
+struct Bound {
+    const mc_host_api* host;
+    Handler handler;
+};
+}  // namespace detail
+
+/// An event as a handler sees it. Valid only during the handler.
+struct Event {
+    std::string_view id;
+    std::string_view type;
+    std::string_view tenant;
+    std::string_view source;
+    std::string_view time;
+    Json data;
+};
+using EventHandler = std::function<void(Context&, const Event&)>;
+
+/// Options of a schedule. The scheduler honours them; see docs/sdk.md.
+struct ScheduleOptions {
+    std::string misfire = "skip";  // "skip" or "run_once" after downtime
+    int timeout_seconds = 300;
+};
+
+/// Registers what a plugin offers. Handed to Plugin::register_with; valid only during it.
+class Registrar {
+public:
+    Registrar(const mc_host_api* host, mc_registrar* registrar,
+              std::deque<detail::Bound<RouteHandler>>& routes,
+              std::deque<detail::Bound<ScheduleHandler>>& schedules,
+              std::deque<detail::Bound<EventHandler>>& events)
+        : host_(host), registrar_(registrar), routes_(routes), schedules_(schedules),
+          events_(events) {}
+
+    /// A route under the plugin's mount. Throws HostError if the host refuses it.
+    void route(std::string_view method, std::string_view path, RouteHandler handler,
+               mc_route_access access = MC_ACCESS_TENANT) {
+        routes_.push_back({host_, std::move(handler)});
+        auto& stored = routes_.back();
+        const std::string method_text(method), path_text(path);
+        const mc_route_spec spec{sizeof(mc_route_spec), method_text.c_str(), path_text.c_str(),
+                                 access, &route_trampoline, &stored};
+        check(host_->add_route(registrar_, &spec));
+    }
+
+    /// A cron schedule evaluated in each tenant's time zone. Throws HostError if refused.
+    void schedule(std::string_view name, std::string_view cron, ScheduleHandler handler,
+                  const ScheduleOptions& options = {}) {
+        schedules_.push_back({host_, std::move(handler)});
+        auto& stored = schedules_.back();
+        const std::string name_text(name), cron_text(cron);
+        const std::string options_text =
+            Json{{"misfire", options.misfire}, {"timeout_s", options.timeout_seconds}}.dump();
+        const mc_schedule_spec spec{sizeof(mc_schedule_spec), name_text.c_str(),
+                                    cron_text.c_str(),        options_text.c_str(),
+                                    &schedule_trampoline,     &stored};
+        check(host_->add_schedule(registrar_, &spec));
+    }
+
+    /// A handler of events of `event_type` ("a.b", or a prefix "a.*"). Throws if refused.
+    void on_event(std::string_view name, std::string_view event_type, EventHandler handler) {
+        events_.push_back({host_, std::move(handler)});
+        auto& stored = events_.back();
+        const std::string name_text(name), type_text(event_type);
+        const mc_event_handler_spec spec{sizeof(mc_event_handler_spec), name_text.c_str(),
+                                         type_text.c_str(), &event_trampoline, &stored};
+        check(host_->add_event_handler(registrar_, &spec));
+    }
+
+private:
+    void check(mc_status status) {
+        if (status != MC_OK) throw HostError(status, host_->registrar_error(registrar_));
+    }
+
+    static void write_response(const mc_host_api* host, mc_response* out,
+                               const Response& response) {
+        host->response_set_status(out, response.status);
+        for (const auto& [name, value] : response.headers) {
+            host->response_add_header(out, name.c_str(), value.c_str());
+        }
+        host->response_set_body(out, response.body.data(), response.body.size());
+    }
+
+    static mc_status route_trampoline(void* user_data, const mc_call* call,
+                                      const mc_request* request, mc_response* out) {
+        const auto& bound = *static_cast<detail::Bound<RouteHandler>*>(user_data);
+        try {
+            Context context(bound.host, call);
+            write_response(bound.host, out, bound.handler(context, Request(request)));
+            return MC_OK;
+        } catch (const HttpError& error) {
+            write_response(bound.host, out, Response::problem(error.status(), error.what()));
+            return MC_OK;
+        } catch (const std::exception& error) {
+            write_response(bound.host, out, Response::problem(500, error.what()));
+            return MC_ERR_INTERNAL;
+        } catch (...) {
+            write_response(bound.host, out, Response::problem(500, "unknown exception in plugin"));
+            return MC_ERR_INTERNAL;
+        }
+    }
+
+    static mc_status schedule_trampoline(void* user_data, const mc_call* call) {
+        const auto& bound = *static_cast<detail::Bound<ScheduleHandler>*>(user_data);
+        Context context(bound.host, call);
+        try {
+            bound.handler(context);
+            return MC_OK;
+        } catch (const std::exception& error) {
+            context.error(error.what());
+        } catch (...) {
+            context.error("unknown exception in plugin");
+        }
+        return MC_ERR_INTERNAL;
+    }
+
+    static mc_status event_trampoline(void* user_data, const mc_call* call, const mc_event* event) {
+        const auto& bound = *static_cast<detail::Bound<EventHandler>*>(user_data);
+        Context context(bound.host, call);
+        try {
+            const Event view{event->id,     event->type, event->tenant,
+                             event->source, event->time, Json::parse(event->data_json)};
+            bound.handler(context, view);
+            return MC_OK;
+        } catch (const std::exception& error) {
+            context.error(error.what());
+        } catch (...) {
+            context.error("unknown exception in plugin");
+        }
+        return MC_ERR_INTERNAL;
+    }
+
+    const mc_host_api* host_;
+    mc_registrar* registrar_;
+    std::deque<detail::Bound<RouteHandler>>& routes_;
+    std::deque<detail::Bound<ScheduleHandler>>& schedules_;
+    std::deque<detail::Bound<EventHandler>>& events_;
+};
+
+/// One migration of the plugin's own tables, applied once per tenant database, in order.
+struct Migration {
+    int version;
+    std::string description;
+    std::string sql;  // portable SQL (SQLite and PostgreSQL); one or more statements
+};
+
+/// What the host reads before it lets the plugin register.
+struct Manifest {
+    std::string name;     // [a-z][a-z0-9_-]*, unique among plugins; the route mount
+    std::string version;  // semver, e.g. "1.2.0"
+    std::string scope;    // "tenant" or "platform"
+    std::string description;
+    Json settings_schema = {{"type", "object"}};  // JSON Schema (draft 7 subset) with defaults
+    std::vector<Migration> migrations;
+    std::vector<std::string> events_emitted;
+
+    std::string to_json() const {
+        Json migration_list = Json::array();
+        for (const auto& migration : migrations) {
+            migration_list.push_back({{"version", migration.version},
+                                      {"description", migration.description},
+                                      {"sql", migration.sql}});
+        }
+        return Json{{"name", name},
+                    {"version", version},
+                    {"scope", scope},
+                    {"description", description},
+                    {"settings_schema", settings_schema},
+                    {"migrations", migration_list},
+                    {"events_emitted", events_emitted}}
+            .dump();
+    }
+};
+
+/// The base of every plugin. One instance per process, created on first use of the entry
+/// point and never destroyed while the host runs (libraries are never unloaded).
+class Plugin {
+public:
+    virtual ~Plugin() = default;
+    virtual Manifest manifest() const = 0;
+    /// Registers routes, schedules and handlers. Throwing refuses the whole plugin.
+    virtual void register_with(Registrar& registrar) = 0;
+
+    // Used by MICONSUL_PLUGIN; not part of the authoring API.
+    mc_status register_through(const mc_host_api* host, mc_registrar* registrar) {
+        Registrar wrapped(host, registrar, routes_, schedules_, events_);
+        try {
+            register_with(wrapped);
+            return MC_OK;
+        } catch (const std::exception& error) {
+            host->registrar_fail(registrar, error.what());
+        } catch (...) {
+            host->registrar_fail(registrar, "unknown exception while registering");
+        }
+        return MC_ERR_INTERNAL;
+    }
+
+private:
+    // Deques: references to stored handlers stay valid as more are added.
+    std::deque<detail::Bound<RouteHandler>> routes_;
+    std::deque<detail::Bound<ScheduleHandler>> schedules_;
+    std::deque<detail::Bound<EventHandler>> events_;
+};
+
+}  // namespace miconsul
+
+/// Exports `PluginClass` (default-constructible, derived from miconsul::Plugin) as this
+/// library's plugin. Use once per library, at namespace scope.
+#define MICONSUL_PLUGIN(PluginClass)                                                           \
+    extern "C" MC_EXPORT const mc_plugin* miconsul_plugin_entry(void) {                        \
+        static PluginClass instance;                                                           \
+        static const std::string manifest_text = [] {                                          \
+            try {                                                                              \
+                return instance.manifest().to_json();                                          \
+            } catch (...) {                                                                    \
+                return std::string("{}");                                                      \
+            }                                                                                  \
+        }();                                                                                   \
+        static const mc_plugin descriptor{                                                     \
+            sizeof(mc_plugin), MC_ABI_MAJOR, MC_ABI_MINOR, manifest_text.c_str(),              \
+            [](const mc_host_api* host, mc_registrar* registrar) {                             \
+                return instance.register_through(host, registrar);                             \
+            }};                                                                                \
+        return &descriptor;                                                                    \
+    }

@@ -1,0 +1,224 @@
+/*
+ * MiConsul Host plugin ABI — the binary contract between the host and a plugin library.
+ *
+ * Rules that keep this contract stable:
+ *  - Only C types cross it: integers, NUL-terminated UTF-8 strings, byte ranges and JSON text.
+ *    No C++ object and no exception ever crosses it.
+ *  - Every struct starts with `struct_size`, set by whoever fills the struct to sizeof() of the
+ *    definition it was compiled against. A reader that knows a newer, larger struct reads only
+ *    the fields that fit inside `struct_size`; new fields are only ever appended.
+ *  - MC_ABI_MAJOR changes when something is removed or changes meaning; the host refuses a
+ *    plugin of another major. MC_ABI_MINOR grows when something is appended; the host refuses a
+ *    plugin built against a newer minor than its own, because the plugin may call what the
+ *    host does not have.
+ *  - Functions report failure as an mc_status; the reason is text readable through
+ *    mc_host_api.last_error for the same context.
+ *
+ * Ownership, everywhere unless a field says otherwise: pointers handed to a callee are owned by
+ * the caller and valid only for the duration of that call. The callee copies what it keeps.
+ */
+#ifndef MICONSUL_PLUGIN_ABI_H
+#define MICONSUL_PLUGIN_ABI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MC_ABI_MAJOR 1
+#define MC_ABI_MINOR 0
+
+/* Name of the one symbol a plugin library exports (see mc_plugin_entry_fn). */
+#define MC_PLUGIN_ENTRY_SYMBOL "miconsul_plugin_entry"
+
+#if defined(__GNUC__)
+#define MC_EXPORT __attribute__((visibility("default")))
+#else
+#define MC_EXPORT
+#endif
+
+typedef enum mc_status {
+    MC_OK = 0,
+    MC_ERR_INVALID_ARGUMENT = 1, /* the caller passed something malformed */
+    MC_ERR_NOT_FOUND = 2,        /* the thing asked for does not exist */
+    MC_ERR_CONFLICT = 3,         /* it collides with something that exists */
+    MC_ERR_UNAVAILABLE = 4,      /* a dependency (database, bus) cannot be reached now */
+    MC_ERR_INTERNAL = 5          /* anything else; see last_error */
+} mc_status;
+
+typedef enum mc_log_level {
+    MC_LOG_DEBUG = 0,
+    MC_LOG_INFO = 1,
+    MC_LOG_WARN = 2,
+    MC_LOG_ERROR = 3
+} mc_log_level;
+
+/* Who may call a route. The host enforces it before the handler runs. */
+typedef enum mc_route_access {
+    MC_ACCESS_TENANT = 0, /* a credential for this tenant (or a platform admin) is required */
+    MC_ACCESS_PUBLIC = 1  /* anyone; for links in messages, webhooks with their own signature */
+} mc_route_access;
+
+/* Opaque handles. The host owns them; a plugin only passes them back. */
+typedef struct mc_context mc_context;     /* one call: a request, a scheduled run or an event */
+typedef struct mc_registrar mc_registrar; /* valid only during register_plugin */
+typedef struct mc_response mc_response;   /* valid only during a route handler */
+
+/* Receives bytes produced by the host (query results). `data` is valid only during the call. */
+typedef struct mc_sink {
+    void* user_data;
+    void (*write)(void* user_data, const char* data, size_t size);
+} mc_sink;
+
+typedef struct mc_key_value {
+    const char* key;
+    const char* value;
+} mc_key_value;
+
+/* What every call carries. Owned by the host, valid for the duration of the call. */
+typedef struct mc_call {
+    uint32_t struct_size;
+    mc_context* context;         /* pass back to mc_host_api functions */
+    const char* plugin;          /* this plugin's name */
+    const char* tenant_id;       /* "" for a platform-scope call */
+    const char* tenant_timezone; /* IANA name, e.g. "America/Mexico_City"; "UTC" if none */
+    const char* tenant_locale;   /* BCP 47, e.g. "es-MX"; "" if none */
+    const char* settings_json;   /* the tenant's effective settings (a JSON object) */
+    const char* request_id;      /* correlates logs of one call */
+    int64_t scheduled_at_ms;     /* Unix ms of the scheduled instant for runs; 0 otherwise */
+} mc_call;
+
+typedef struct mc_request {
+    uint32_t struct_size;
+    const char* method;        /* "GET", "POST", ... */
+    const char* path;          /* full path, without the query string */
+    const mc_key_value* path_params; /* values of {name} segments of the route pattern */
+    size_t path_param_count;
+    const mc_key_value* query; /* decoded query parameters, in request order */
+    size_t query_count;
+    const mc_key_value* headers; /* header names lower-cased */
+    size_t header_count;
+    const char* body; /* bytes, not NUL-terminated */
+    size_t body_size;
+} mc_request;
+
+/* Returns MC_OK, or an error and sets the response itself (else the host answers 500). */
+typedef mc_status (*mc_route_fn)(void* user_data, const mc_call* call, const mc_request* request,
+                                  mc_response* response);
+
+typedef struct mc_route_spec {
+    uint32_t struct_size;
+    const char* method; /* GET, POST, PUT, PATCH, DELETE */
+    /* Relative to the plugin's mount: "/greet" answers /t/{tenant}/<plugin>/greet for a
+     * tenant plugin and /p/<plugin>/greet for a platform plugin. Segments in braces are
+     * parameters: "/patients/{id}". */
+    const char* path;
+    mc_route_access access;
+    mc_route_fn handler;
+    void* user_data; /* passed back to handler; owned by the plugin, must live forever */
+} mc_route_spec;
+
+typedef mc_status (*mc_schedule_fn)(void* user_data, const mc_call* call);
+
+typedef struct mc_schedule_spec {
+    uint32_t struct_size;
+    const char* name; /* unique within the plugin: [a-z0-9_-]+ */
+    const char* cron; /* five fields (optional leading seconds field), in the tenant's zone */
+    /* JSON object of options, or NULL: {"misfire": "skip"|"run_once", "timeout_s": N, ...} */
+    const char* options_json;
+    mc_schedule_fn handler;
+    void* user_data;
+} mc_schedule_spec;
+
+typedef struct mc_event {
+    uint32_t struct_size;
+    const char* id;     /* unique; handlers use it to be idempotent */
+    const char* type;   /* e.g. "payment.received" */
+    const char* tenant; /* tenant id, "" for platform events */
+    const char* source; /* "core" or the emitting plugin's name */
+    const char* time;   /* RFC 3339 UTC */
+    const char* data_json;
+} mc_event;
+
+typedef mc_status (*mc_event_fn)(void* user_data, const mc_call* call, const mc_event* event);
+
+typedef struct mc_event_handler_spec {
+    uint32_t struct_size;
+    const char* name;       /* unique within the plugin */
+    const char* event_type; /* exact type, or a prefix ending in ".*" */
+    mc_event_fn handler;
+    void* user_data;
+} mc_event_handler_spec;
+
+/*
+ * Services the host offers. One table, owned by the host, valid for the life of the process.
+ * Every function is safe to call from any thread, with a context of the call in progress.
+ */
+typedef struct mc_host_api {
+    uint32_t struct_size;
+    uint32_t abi_major; /* the host's ABI, so a plugin can check for optional features */
+    uint32_t abi_minor;
+
+    /* --- Registration: only inside register_plugin, with the registrar it was given. --- */
+    /* Each copies the spec's strings. Returns MC_ERR_INVALID_ARGUMENT for a malformed spec and
+     * MC_ERR_CONFLICT for a duplicate; the reason is in registrar_error. */
+    mc_status (*add_route)(mc_registrar* registrar, const mc_route_spec* spec);
+    mc_status (*add_schedule)(mc_registrar* registrar, const mc_schedule_spec* spec);
+    mc_status (*add_event_handler)(mc_registrar* registrar, const mc_event_handler_spec* spec);
+    /* The reason of the last failed registration call, or of the plugin's own failure set
+     * with registrar_fail. Owned by the host; valid until the next registrar call. */
+    const char* (*registrar_error)(mc_registrar* registrar);
+    /* Lets the plugin explain why it returns an error from register_plugin. Copies `reason`. */
+    void (*registrar_fail)(mc_registrar* registrar, const char* reason);
+
+    /* --- Responses: only inside a route handler. Each copies its arguments. --- */
+    void (*response_set_status)(mc_response* response, int status);
+    void (*response_add_header)(mc_response* response, const char* name, const char* value);
+    void (*response_set_body)(mc_response* response, const char* data, size_t size);
+
+    /* --- Services for any call. --- */
+    void (*log)(mc_context* context, mc_log_level level, const char* message);
+    /* Unix time in ms. Use this rather than the system clock: tests control it. */
+    int64_t (*now_ms)(mc_context* context);
+    /* Runs one SQL statement on the tenant's own database (the platform database for a
+     * platform plugin). Parameters are bound, never spliced: `params_json` is NULL, a JSON
+     * array bound in order to :p1, :p2 … style placeholders, or a JSON object bound by name to
+     * :name placeholders. A statement that returns rows writes them to `rows_out` as a JSON
+     * array of objects (column name → value); otherwise writes {"affected_rows": N}. */
+    mc_status (*sql)(mc_context* context, const char* statement, const char* params_json,
+                     const mc_sink* result_out);
+    /* Publishes an event {type, data} for the call's tenant, with this plugin as source.
+     * `data_json` must be a JSON object. Writes the new event id to `id_out` (may be NULL). */
+    mc_status (*publish_event)(mc_context* context, const char* type, const char* data_json,
+                               const mc_sink* id_out);
+    /* The reason of the last failed call on this context. Owned by the host; valid until
+     * the next call with the same context. Never NULL. */
+    const char* (*last_error)(mc_context* context);
+} mc_host_api;
+
+/* What a plugin library describes itself with. Owned by the plugin; must live forever. */
+typedef struct mc_plugin {
+    uint32_t struct_size;
+    uint32_t abi_major; /* MC_ABI_MAJOR the plugin was built against */
+    uint32_t abi_minor; /* MC_ABI_MINOR the plugin was built against */
+    /* UTF-8 JSON: {"name", "version" (semver), "scope": "tenant"|"platform", "description",
+     * "settings_schema" (JSON Schema with defaults), "migrations": [{"version", "description",
+     * "sql"}], "events_emitted": [...]}. See docs/sdk.md. */
+    const char* manifest_json;
+    /* Called once, after the manifest was accepted. Registers routes, schedules and handlers
+     * through `host` and `registrar`. Returns MC_OK, or an error after registrar_fail. On error
+     * nothing the plugin registered is kept. */
+    mc_status (*register_plugin)(const mc_host_api* host, mc_registrar* registrar);
+} mc_plugin;
+
+/* The exported entry point, named MC_PLUGIN_ENTRY_SYMBOL. Must not throw, must do no work
+ * beyond returning its descriptor. */
+typedef const mc_plugin* (*mc_plugin_entry_fn)(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MICONSUL_PLUGIN_ABI_H */

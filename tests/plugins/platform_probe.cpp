@@ -1,0 +1,25 @@
+// A well-behaved platform plugin, to prove /p/{plugin}/… routes and platform migrations.
+#include <miconsul/plugin.hpp>
+
+class PlatformProbe final : public miconsul::Plugin {
+public:
+    miconsul::Manifest manifest() const override {
+        miconsul::Manifest manifest{"probe", "0.1.0", "platform", "platform route probe",
+                                    {{"type", "object"}}, {}, {}};
+        manifest.migrations = {{1, "probe table", "CREATE TABLE probe_marks (mark TEXT)"}};
+        return manifest;
+    }
+    void register_with(miconsul::Registrar& registrar) override {
+        registrar.route("GET", "/status", [](miconsul::Context& context, const miconsul::Request&) {
+            const auto rows = context.sql("SELECT COUNT(*) AS marks FROM probe_marks");
+            return miconsul::Response::json(
+                {{"tenant", context.tenant()}, {"marks", rows.at(0).at("marks")}});
+        });
+        registrar.route("GET", "/crash", [](miconsul::Context& context, const miconsul::Request&)
+                                             -> miconsul::Response {
+            context.sql("SELECT * FROM no_such_table");
+            return miconsul::Response::json({});
+        });
+    }
+};
+MICONSUL_PLUGIN(PlatformProbe)
