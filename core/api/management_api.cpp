@@ -69,6 +69,7 @@ Json plugin_json(const plugins::PluginRecord& record) {
                  {"status", record.loaded ? "loaded" : "failed"}};
     if (!record.loaded) {
         item["reason"] = record.reason;
+        if (!record.manifest_name.empty()) item["manifest_name"] = record.manifest_name;
         return item;
     }
     const auto& plugin = *record.plugin;

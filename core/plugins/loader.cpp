@@ -128,9 +128,13 @@ PluginRecord load_plugin_file(const std::filesystem::path& file, LoaderDependenc
     PluginRecord record;
     record.file = file.string();
     if (auto refusal = install(file, deps, installed)) {
-        record.name = refusal->name;
+        // A refused plugin is listed under its file name (its manifest may be what is wrong);
+        // the manifest's name, when it was read, is kept beside it.
+        record.name = file.filename().string();
+        record.manifest_name = refusal->name == record.name ? "" : refusal->name;
         record.reason = refusal->reason;
-        deps.log.error("plugin refused", {{"file", record.file}, {"plugin", record.name},
+        deps.log.error("plugin refused", {{"file", record.file},
+                                          {"plugin", refusal->name},
                                           {"reason", record.reason}});
     } else {
         record.name = installed->manifest.name;

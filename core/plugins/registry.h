@@ -48,7 +48,8 @@ struct LoadedPlugin {
 };
 
 struct PluginRecord {
-    std::string name;  // the manifest's name, or the file name when refused before reading it
+    std::string name;  // the manifest's name when loaded; the file name when refused
+    std::string manifest_name;  // when refused after its manifest was read, the name it claimed
     std::string file;
     bool loaded = false;
     std::string reason;                          // why it was refused

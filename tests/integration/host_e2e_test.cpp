@@ -1,0 +1,375 @@
+// End-to-end: the real miconsul-host binary over HTTP, on SQLite and on PostgreSQL.
+#include "support/host_process.h"
+#include "support/test_environment.h"
+
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <future>
+
+namespace {
+using miconsul::testing::HostOptions;
+using miconsul::testing::HostProcess;
+using miconsul::testing::HttpResult;
+using miconsul::testing::kAdminHeader;
+using nlohmann::json;
+
+const std::vector<std::string> kAdmin = {kAdminHeader};
+
+void expect_problem(const HttpResult& result, long status) {
+    EXPECT_EQ(result.status, status) << result.body;
+    EXPECT_EQ(result.header("content-type"), "application/problem+json") << result.body;
+    const json body = json::parse(result.body, nullptr, false);
+    ASSERT_TRUE(body.is_object()) << result.body;
+    EXPECT_EQ(body.value("status", 0), status);
+    EXPECT_FALSE(body.value("detail", "").empty());
+}
+
+// One host per test, on the backend the parameter names, with the shipped plugins and the
+// test-only platform probe.
+class HostTest : public ::testing::TestWithParam<std::string> {
+protected:
+    void SetUp() override {
+        std::string database_url;
+        if (GetParam() == "postgresql") {
+            MICONSUL_REQUIRE_POSTGRES();
+            database_url = miconsul::testing::create_postgres_database(
+                *miconsul::testing::postgres_admin_url());
+        }
+        std::filesystem::create_directories(plugins());
+        std::filesystem::create_symlink(miconsul::testing::shipped_plugin_dir() / "hello.so",
+                                        plugins() / "hello.so");
+        std::filesystem::create_symlink(
+            miconsul::testing::test_plugin_dir() / "test_platform_probe.so",
+            plugins() / "test_platform_probe.so");
+        host_ = std::make_unique<HostProcess>(
+            HostOptions{scratch_.path(), plugins(), database_url, extra_environment()});
+    }
+
+    virtual std::map<std::string, std::string> extra_environment() const { return {}; }
+    std::filesystem::path plugins() const { return scratch_.path() / "plugins"; }
+    const miconsul::testing::HttpClient& http() const { return host_->http(); }
+
+    void create_tenant(const std::string& id, const std::string& timezone = "America/Mexico_City") {
+        auto created = http().send("POST", "/api/v1/tenants",
+                                   json{{"id", id}, {"name", "Clínica " + id}, {"timezone", timezone}}
+                                       .dump(),
+                                   kAdmin);
+        ASSERT_EQ(created.status, 201) << created.body;
+    }
+
+    HttpResult set_plugin(const std::string& tenant, const std::string& plugin, const json& body) {
+        return http().send("PUT", "/api/v1/tenants/" + tenant + "/plugins/" + plugin, body.dump(),
+                           kAdmin);
+    }
+
+    miconsul::testing::ScratchDirectory scratch_;
+    std::unique_ptr<HostProcess> host_;
+};
+
+TEST_P(HostTest, HealthAndReadiness) {
+    EXPECT_EQ(http().get("/healthz").json()["status"], "ok");
+    auto ready = http().get("/readyz");
+    EXPECT_EQ(ready.status, 200);
+    EXPECT_EQ(ready.json()["checks"]["database"]["status"], "ok");
+    EXPECT_EQ(ready.json()["checks"]["redis"]["status"], "not configured");
+}
+
+TEST_P(HostTest, HelloAnswersOnlyWhereEnabledAndDisablingTakesEffectAtOnce) {
+    create_tenant("alpha");
+    create_tenant("beta");
+    auto enabled = set_plugin("alpha", "hello", {{"enabled", true}});
+    ASSERT_EQ(enabled.status, 200) << enabled.body;
+    EXPECT_EQ(enabled.json()["settings"]["greeting"], "Hola");
+
+    auto greeting = http().get("/t/alpha/hello/greet?name=Ana");
+    ASSERT_EQ(greeting.status, 200) << greeting.body;
+    EXPECT_EQ(greeting.json(), json({{"message", "Hola, Ana"}}));
+    EXPECT_EQ(greeting.header("content-type"), "application/json");
+    EXPECT_FALSE(greeting.header("x-request-id").empty());
+
+    expect_problem(http().get("/t/beta/hello/greet?name=Ana"), 404);
+    expect_problem(http().get("/t/nobody/hello/greet?name=Ana"), 404);
+
+    ASSERT_EQ(set_plugin("alpha", "hello", {{"enabled", false}}).status, 200);
+    expect_problem(http().get("/t/alpha/hello/greet?name=Ana"), 404);
+
+    auto listed = http().get("/api/v1/tenants/alpha/plugins", kAdmin).json();
+    EXPECT_TRUE(listed["items"].empty());
+}
+
+TEST_P(HostTest, SettingsAreValidatedDefaultedAndKeptAcrossReenable) {
+    create_tenant("alpha");
+    auto invalid = set_plugin("alpha", "hello",
+                              {{"enabled", true},
+                               {"settings", {{"greeting", ""}, {"punctuation", "?"}, {"x", 1}}}});
+    expect_problem(invalid, 400);
+    const json errors = invalid.json()["errors"];
+    ASSERT_EQ(errors.size(), 3u) << invalid.body;
+    std::set<std::string> fields;
+    for (const auto& error : errors) fields.insert(error["field"].get<std::string>());
+    EXPECT_EQ(fields, (std::set<std::string>{"/settings/greeting", "/settings/punctuation",
+                                             "/settings/x"}));
+    expect_problem(http().get("/t/alpha/hello/greet?name=Ana"), 404);  // nothing was enabled
+
+    ASSERT_EQ(set_plugin("alpha", "hello",
+                         {{"enabled", true}, {"settings", {{"greeting", "Buenos días"}}}})
+                  .status,
+              200);
+    EXPECT_EQ(http().get("/t/alpha/hello/greet?name=Ana").json()["message"], "Buenos días, Ana");
+    auto effective = http().get("/api/v1/tenants/alpha/plugins", kAdmin).json()["items"][0];
+    EXPECT_EQ(effective["settings"], json({{"greeting", "Buenos días"}, {"punctuation", ""}}));
+
+    ASSERT_EQ(set_plugin("alpha", "hello", {{"enabled", false}}).status, 200);
+    ASSERT_EQ(set_plugin("alpha", "hello", {{"enabled", true}}).status, 200);
+    EXPECT_EQ(http().get("/t/alpha/hello/greet?name=Ana").json()["message"], "Buenos días, Ana");
+}
+
+TEST_P(HostTest, PluginTablesAreMigratedPerTenantAndIsolated) {
+    create_tenant("alpha");
+    create_tenant("beta");
+    ASSERT_EQ(set_plugin("alpha", "hello", {{"enabled", true}}).status, 200);
+    ASSERT_EQ(set_plugin("beta", "hello", {{"enabled", true}}).status, 200);
+    for (int i = 0; i < 2; ++i) {
+        auto posted = http().send("POST", "/t/alpha/hello/greetings", R"({"name":"Ana"})", kAdmin);
+        ASSERT_EQ(posted.status, 201) << posted.body;
+        EXPECT_EQ(posted.json()["greeting"]["times"], i + 1);
+        EXPECT_EQ(posted.json()["event_id"].get<std::string>().size(), 36u);
+    }
+    EXPECT_EQ(http().get("/t/alpha/hello/greetings", kAdmin).json()["items"].size(), 1u);
+    EXPECT_TRUE(http().get("/t/beta/hello/greetings", kAdmin).json()["items"].empty());
+    // Enabling again does not re-run the migration (it would fail: the table exists).
+    ASSERT_EQ(set_plugin("alpha", "hello", {{"enabled", true}}).status, 200);
+}
+
+TEST_P(HostTest, TenantRoutesNeedACredentialUnlessPublic) {
+    create_tenant("alpha");
+    ASSERT_EQ(set_plugin("alpha", "hello", {{"enabled", true}}).status, 200);
+    expect_problem(http().send("POST", "/t/alpha/hello/greetings", R"({"name":"Ana"})"), 401);
+    expect_problem(http().send("POST", "/t/alpha/hello/greetings", R"({"name":"Ana"})",
+                               {"Authorization: Bearer wrong-token-wrong-token"}),
+                   401);
+    EXPECT_EQ(http().get("/t/alpha/hello/greet?name=Ana").status, 200);
+}
+
+TEST_P(HostTest, AdminApiRefusesMissingAndWrongTokens) {
+    for (const auto& headers : std::vector<std::vector<std::string>>{
+             {}, {"Authorization: Bearer nope-nope-nope-nope"}, {"Authorization: Basic abc"}}) {
+        auto denied = http().get("/api/v1/tenants", headers);
+        expect_problem(denied, 401);
+        EXPECT_NE(denied.header("www-authenticate").find("Bearer"), std::string::npos);
+    }
+    EXPECT_EQ(http().get("/api/v1/tenants", kAdmin).status, 200);
+}
+
+TEST_P(HostTest, TenantLifecycleAndBadInput) {
+    create_tenant("alpha");
+    expect_problem(http().send("POST", "/api/v1/tenants",
+                               R"({"id":"alpha","name":"again","timezone":"UTC"})", kAdmin),
+                   409);
+    expect_problem(http().send("POST", "/api/v1/tenants", R"({"id": "broken",)", kAdmin), 400);
+    expect_problem(http().send("POST", "/api/v1/tenants", "[1,2]", kAdmin), 400);
+    auto invalid = http().send("POST", "/api/v1/tenants",
+                               R"({"id":"Bad Id","name":"","timezone":"Mars/Olympus","extra":1})",
+                               kAdmin);
+    expect_problem(invalid, 400);
+    EXPECT_EQ(invalid.json()["errors"].size(), 4u) << invalid.body;
+    expect_problem(http().get("/api/v1/tenants/nobody", kAdmin), 404);
+
+    auto patched = http().send("PATCH", "/api/v1/tenants/alpha",
+                               R"({"name":"Clínica Alfa","locale":"en-US"})", kAdmin);
+    ASSERT_EQ(patched.status, 200) << patched.body;
+    EXPECT_EQ(patched.json()["name"], "Clínica Alfa");
+    EXPECT_EQ(http().get("/api/v1/tenants/alpha", kAdmin).json()["locale"], "en-US");
+    expect_problem(http().send("PATCH", "/api/v1/tenants/alpha", R"({"status":"gone"})", kAdmin),
+                   400);
+    expect_problem(http().send("PATCH", "/api/v1/tenants/nobody", R"({"name":"x"})", kAdmin), 404);
+    expect_problem(set_plugin("alpha", "nosuchplugin", {{"enabled", true}}), 404);
+    expect_problem(set_plugin("nobody", "hello", {{"enabled", true}}), 404);
+    expect_problem(set_plugin("alpha", "hello", {{"enabled", "yes"}}), 400);
+    expect_problem(set_plugin("alpha", "probe", {{"enabled", true}}), 409);  // platform scope
+}
+
+TEST_P(HostTest, SuspendedTenantAnswers404UntilReactivated) {
+    create_tenant("alpha");
+    ASSERT_EQ(set_plugin("alpha", "hello", {{"enabled", true}}).status, 200);
+    ASSERT_EQ(http().send("PATCH", "/api/v1/tenants/alpha", R"({"status":"suspended"})", kAdmin)
+                  .status,
+              200);
+    expect_problem(http().get("/t/alpha/hello/greet?name=Ana"), 404);
+    ASSERT_EQ(http().send("PATCH", "/api/v1/tenants/alpha", R"({"status":"active"})", kAdmin)
+                  .status,
+              200);
+    EXPECT_EQ(http().get("/t/alpha/hello/greet?name=Ana").status, 200);
+}
+
+TEST_P(HostTest, TenantListIsPaginatedByCursor) {
+    for (const auto* id : {"c-clinic", "a-clinic", "b-clinic"}) create_tenant(id);
+    auto first = http().get("/api/v1/tenants?limit=2", kAdmin).json();
+    ASSERT_EQ(first["items"].size(), 2u);
+    EXPECT_EQ(first["items"][0]["id"], "a-clinic");
+    ASSERT_TRUE(first["next_cursor"].is_string());
+    auto second = http().get("/api/v1/tenants?limit=2&cursor=" +
+                                 first["next_cursor"].get<std::string>(),
+                             kAdmin)
+                      .json();
+    ASSERT_EQ(second["items"].size(), 1u);
+    EXPECT_EQ(second["items"][0]["id"], "c-clinic");
+    EXPECT_TRUE(second["next_cursor"].is_null());
+    expect_problem(http().get("/api/v1/tenants?limit=0", kAdmin), 400);
+    expect_problem(http().get("/api/v1/tenants?limit=abc", kAdmin), 400);
+}
+
+TEST_P(HostTest, RoutingErrorsAreProblems) {
+    expect_problem(http().get("/no/such/route"), 404);
+    auto wrong_method = http().send("DELETE", "/healthz");
+    expect_problem(wrong_method, 405);
+    EXPECT_EQ(wrong_method.header("allow"), "GET, HEAD");
+    EXPECT_EQ(http().send("HEAD", "/healthz").status, 200);
+}
+
+TEST_P(HostTest, OversizeBodyIs413AndTheHostKeepsServing) {
+    const std::string two_megabytes(2 * 1024 * 1024, 'x');
+    expect_problem(http().send("POST", "/api/v1/tenants", two_megabytes, kAdmin), 413);
+    EXPECT_EQ(http().get("/healthz").status, 200);
+}
+
+TEST_P(HostTest, FailingPluginGets500WithoutLeakingAndHostKeepsServing) {
+    auto crashed = http().get("/p/probe/crash", kAdmin);
+    expect_problem(crashed, 500);
+    EXPECT_EQ(crashed.body.find("no_such_table"), std::string::npos) << "internals leaked";
+    EXPECT_FALSE(crashed.json()["request_id"].get<std::string>().empty());
+    EXPECT_NE(host_->log().find("no_such_table"), std::string::npos) << "the log keeps the cause";
+    auto status = http().get("/p/probe/status", kAdmin);
+    ASSERT_EQ(status.status, 200) << status.body;
+    EXPECT_EQ(status.json()["marks"], 0);
+}
+
+TEST_P(HostTest, CallerRequestIdIsKeptAndGarbageReplaced) {
+    EXPECT_EQ(http().get("/healthz", {"X-Request-Id: n8n-run-42"}).header("x-request-id"),
+              "n8n-run-42");
+    EXPECT_NE(http().get("/healthz", {"X-Request-Id: bad id with spaces"}).header("x-request-id"),
+              "bad id with spaces");
+}
+
+TEST_P(HostTest, MalformedHttpDoesNotBlockOtherClients) {
+    const int client = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<uint16_t>(host_->port()));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(client, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+    const std::string garbage = "NOT HTTP AT ALL\r\n\x01\x02\r\n\r\n";
+    ASSERT_GT(::write(client, garbage.data(), garbage.size()), 0);
+    EXPECT_EQ(http().get("/healthz").status, 200);
+    ::close(client);
+    EXPECT_EQ(http().get("/healthz").status, 200);
+}
+
+TEST_P(HostTest, SigtermLetsRequestsInFlightFinish) {
+    auto slow = std::async(std::launch::async,
+                           [this] { return http().get("/p/probe/sleep?ms=1500"); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    const int status = host_->terminate();
+    const HttpResult answer = slow.get();
+    EXPECT_EQ(answer.status, 200) << answer.body;
+    EXPECT_EQ(answer.json()["slept_ms"], 1500);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << host_->log();
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, HostTest, ::testing::Values("sqlite", "postgresql"),
+                         [](const auto& info) { return info.param; });
+
+// Redis, when configured, is part of readiness.
+class HostWithRedisTest : public HostTest {
+protected:
+    std::map<std::string, std::string> extra_environment() const override {
+        return {{"MICONSUL_REDIS_URL", redis_url_}};
+    }
+    std::string redis_url_;
+};
+
+class ReachableRedis : public HostWithRedisTest {
+protected:
+    void SetUp() override {
+        auto url = miconsul::testing::redis_url();
+        if (!url) {
+            if (miconsul::testing::servers_required()) FAIL() << "MICONSUL_TEST_REDIS_URL unset";
+            GTEST_SKIP() << "no Redis: run through scripts/test.sh";
+        }
+        redis_url_ = *url;
+        HostTest::SetUp();
+    }
+};
+
+TEST_P(ReachableRedis, ReadinessReportsRedis) {
+    EXPECT_EQ(http().get("/readyz").json()["checks"]["redis"]["status"], "ok");
+}
+
+INSTANTIATE_TEST_SUITE_P(Embedded, ReachableRedis, ::testing::Values("sqlite"),
+                         [](const auto& info) { return info.param; });
+
+TEST(HostStart, UnreachableRedisMakesTheHostUnreadyButServing) {
+    miconsul::testing::ScratchDirectory scratch;
+    std::filesystem::create_directories(scratch.path() / "plugins");
+    const int dead_port = miconsul::testing::free_port();
+    // HostProcess waits for /readyz 200, which never comes: start it by hand instead.
+    const std::string environment =
+        "MICONSUL_REDIS_URL=redis://127.0.0.1:" + std::to_string(dead_port);
+    const int port = miconsul::testing::free_port();
+    const pid_t pid = fork();
+    if (pid == 0) {
+        const std::string listen = "MICONSUL_LISTEN=127.0.0.1:" + std::to_string(port);
+        const std::string data = "MICONSUL_DATA_DIR=" + scratch.path().string();
+        const std::string plugins = "MICONSUL_PLUGIN_DIR=" + (scratch.path() / "plugins").string();
+        const std::string log = (scratch.path() / "host.log").string();
+        freopen(log.c_str(), "w", stderr);
+        char* envp[] = {const_cast<char*>(listen.c_str()), const_cast<char*>(data.c_str()),
+                        const_cast<char*>(plugins.c_str()), const_cast<char*>(environment.c_str()),
+                        nullptr};
+        const std::string binary = miconsul::testing::host_binary().string();
+        char* argv[] = {const_cast<char*>(binary.c_str()), nullptr};
+        execve(binary.c_str(), argv, envp);
+        _exit(127);
+    }
+    miconsul::testing::HttpClient client("http://127.0.0.1:" + std::to_string(port));
+    HttpResult ready;
+    for (int attempt = 0; attempt < 100; ++attempt) {
+        try {
+            ready = client.get("/readyz");
+            break;
+        } catch (const std::exception&) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+    }
+    EXPECT_EQ(ready.status, 503) << ready.body;
+    EXPECT_EQ(ready.header("content-type"), "application/problem+json");
+    EXPECT_EQ(json::parse(ready.body)["checks"]["redis"]["status"], "failing");
+    EXPECT_EQ(client.get("/healthz").status, 200);
+    kill(pid, SIGTERM);
+    int status = 0;
+    waitpid(pid, &status, 0);
+}
+
+TEST(HostStart, CheckConfigReportsProblemsAndExitsNonZero) {
+    miconsul::testing::ScratchDirectory scratch;
+    const auto config = scratch.path() / "bad.json";
+    std::ofstream(config) << R"({"threads": -1, "listen": "nowhere"})";
+    const std::string command = miconsul::testing::host_binary().string() +
+                                " --check-config --config " + config.string() + " 2>&1";
+    FILE* pipe = popen(command.c_str(), "r");
+    std::string output;
+    char buffer[256];
+    while (fgets(buffer, sizeof buffer, pipe) != nullptr) output += buffer;
+    const int status = pclose(pipe);
+    EXPECT_NE(WEXITSTATUS(status), 0);
+    EXPECT_NE(output.find("threads"), std::string::npos) << output;
+    EXPECT_NE(output.find("listen"), std::string::npos) << output;
+}
+}  // namespace

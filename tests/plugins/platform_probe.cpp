@@ -1,6 +1,9 @@
 // A well-behaved platform plugin, to prove /p/{plugin}/… routes and platform migrations.
 #include <miconsul/plugin.hpp>
 
+#include <chrono>
+#include <thread>
+
 class PlatformProbe final : public miconsul::Plugin {
 public:
     miconsul::Manifest manifest() const override {
@@ -15,6 +18,12 @@ public:
             return miconsul::Response::json(
                 {{"tenant", context.tenant()}, {"marks", rows.at(0).at("marks")}});
         });
+        // Holds the request for ?ms= milliseconds: proves shutdown lets requests finish.
+        registrar.route("GET", "/sleep", [](miconsul::Context&, const miconsul::Request& request) {
+            const int ms = std::stoi(std::string(request.query("ms").value_or("100")));
+            std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+            return miconsul::Response::json({{"slept_ms", ms}});
+        }, MC_ACCESS_PUBLIC);
         registrar.route("GET", "/crash", [](miconsul::Context& context, const miconsul::Request&)
                                              -> miconsul::Response {
             context.sql("SELECT * FROM no_such_table");
