@@ -65,7 +65,7 @@ std::optional<Refusal> install(const std::filesystem::path& file, LoaderDependen
     }
     Manifest& manifest = *parsed.manifest;
     if (auto existing = deps.registry.find_loaded(manifest.name)) {
-        return Refusal{file_name, "a plugin named '" + manifest.name + "' is already loaded from " +
+        return Refusal{manifest.name, "a plugin named '" + manifest.name + "' is already loaded from " +
                                       existing->file};
     }
 
