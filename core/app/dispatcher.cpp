@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 
 namespace miconsul::app {
 
@@ -30,7 +31,11 @@ std::string join(const std::vector<std::string>& parts, std::string_view separat
 }  // namespace
 
 Dispatcher::Dispatcher(const routing::Router& router, logging::Log log)
-    : router_(router), log_(std::move(log)) {}
+    : router_(router), log_(std::move(log)), request_id_prefix_(ids::random_request_id()) {}
+
+std::string Dispatcher::next_request_id() const {
+    return request_id_prefix_ + "-" + std::to_string(request_counter_.fetch_add(1) + 1);
+}
 
 HttpResponse Dispatcher::route(const HttpRequest& request, std::string& owner,
                                std::string& tenant) const {
@@ -56,7 +61,7 @@ HttpResponse Dispatcher::handle(HttpRequest& request) const {
     const auto started = std::chrono::steady_clock::now();
     const std::string_view caller_id = request.header("x-request-id");
     request.request_id =
-        is_usable_request_id(caller_id) ? std::string(caller_id) : ids::random_request_id();
+        is_usable_request_id(caller_id) ? std::string(caller_id) : next_request_id();
 
     std::string owner, tenant;
     HttpResponse response;
@@ -74,6 +79,7 @@ HttpResponse Dispatcher::handle(HttpRequest& request) const {
     response.headers.emplace_back("Cache-Control", "no-store");
     if (request.method == "HEAD") response.body.clear();
 
+    if (!log_.enabled(spdlog::level::info)) return response;
     const auto elapsed = std::chrono::duration<double, std::milli>(
         std::chrono::steady_clock::now() - started);
     log_.info("request", {{"method", request.method},

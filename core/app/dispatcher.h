@@ -6,6 +6,9 @@
 #include "logging/log.h"
 #include "routing/router.h"
 
+#include <atomic>
+#include <string>
+
 namespace miconsul::app {
 
 class Dispatcher {
@@ -19,8 +22,14 @@ private:
     http::HttpResponse route(const http::HttpRequest& request, std::string& owner,
                              std::string& tenant) const;
 
+    std::string next_request_id() const;
+
     const routing::Router& router_;
     logging::Log log_;
+    // Request ids are this instance's random prefix plus a counter: unique across instances,
+    // and far cheaper per request than drawing random bytes.
+    const std::string request_id_prefix_;
+    mutable std::atomic<uint64_t> request_counter_{0};
 };
 
 }  // namespace miconsul::app

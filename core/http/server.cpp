@@ -132,8 +132,10 @@ private:
         converted.path = percent_decode(resource, false);
         const std::string query = request.query().as_str();
         converted.query = parse_query(query.empty() ? query : std::string_view(query).substr(1));
+        // Pistache keeps the headers it knows as typed objects that only print to a stream.
+        std::ostringstream value;
         for (const auto& header : request.headers().list()) {
-            std::ostringstream value;
+            value.str(std::string());
             header->write(value);
             converted.headers.emplace_back(lower(header->name()), value.str());
         }

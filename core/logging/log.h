@@ -28,6 +28,8 @@ public:
     void warn(std::string_view message, LogFields fields = {}) const;
     void error(std::string_view message, LogFields fields = {}) const;
     void write(spdlog::level::level_enum level, std::string_view message, LogFields fields) const;
+    /// Whether a line at `level` would be written: lets hot paths skip building the fields.
+    bool enabled(spdlog::level::level_enum level) const { return logger_->should_log(level); }
 
 private:
     Log(std::shared_ptr<spdlog::logger> logger, LogFormat format);
