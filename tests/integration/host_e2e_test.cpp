@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <sstream>
 
 namespace {
 using miconsul::testing::HostOptions;
@@ -313,6 +314,34 @@ TEST_P(ReachableRedis, ReadinessReportsRedis) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Embedded, ReachableRedis, ::testing::Values("sqlite"),
+                         [](const auto& info) { return info.param; });
+
+class JsonLogs : public HostTest {
+protected:
+    std::map<std::string, std::string> extra_environment() const override {
+        return {{"MICONSUL_LOG_FORMAT", "json"}};
+    }
+};
+
+TEST_P(JsonLogs, EveryLineIsOneJsonObjectWithTheRequestFields) {
+    ASSERT_EQ(http().get("/healthz", {"X-Request-Id: trace-me"}).status, 200);
+    std::istringstream lines(host_->log());
+    std::string line;
+    bool found_request = false;
+    while (std::getline(lines, line)) {
+        const json parsed = json::parse(line, nullptr, false);
+        ASSERT_TRUE(parsed.is_object()) << line;
+        EXPECT_TRUE(parsed.contains("level") && parsed.contains("msg") && parsed.contains("time"));
+        if (parsed.value("request_id", "") == "trace-me") {
+            found_request = true;
+            EXPECT_EQ(parsed["path"], "/healthz");
+            EXPECT_EQ(parsed["status"], 200);
+        }
+    }
+    EXPECT_TRUE(found_request) << host_->log();
+}
+
+INSTANTIATE_TEST_SUITE_P(Embedded, JsonLogs, ::testing::Values("sqlite"),
                          [](const auto& info) { return info.param; });
 
 TEST(HostStart, UnreachableRedisMakesTheHostUnreadyButServing) {
