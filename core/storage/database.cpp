@@ -168,7 +168,12 @@ private:
             std::lock_guard lock(created_mutex_);
             if (created_schemas_.count(schema) != 0) return;
         }
+        // CREATE SCHEMA IF NOT EXISTS is not safe against a concurrent creator (it can fail on
+        // the catalog's unique index): serialise creators, across instances too.
+        soci::transaction transaction(session);
+        session << "SELECT pg_advisory_xact_lock(hashtext('miconsul.create_schema'))";
         session << "CREATE SCHEMA IF NOT EXISTS \"" + schema + "\"";
+        transaction.commit();
         std::lock_guard lock(created_mutex_);
         created_schemas_.insert(schema);
     }
