@@ -1,5 +1,6 @@
 #include "logging/log.h"
 
+#include <spdlog/async.h>
 #include <spdlog/sinks/null_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
@@ -20,17 +21,22 @@ std::string plain_value(const nlohmann::json& value) {
 }
 }  // namespace
 
-Log::Log(std::shared_ptr<spdlog::logger> logger, LogFormat format)
-    : logger_(std::move(logger)), format_(format) {}
+Log::Log(std::shared_ptr<spdlog::logger> logger, LogFormat format,
+         std::shared_ptr<void> keep_alive)
+    : logger_(std::move(logger)), format_(format), keep_alive_(std::move(keep_alive)) {}
 
 Log Log::to_stderr(std::string_view level, LogFormat format) {
-    auto logger = std::make_shared<spdlog::logger>(
-        "miconsul", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+    // Asynchronous: the stderr sink writes and flushes under a lock on every line, which would
+    // serialise request threads behind a system call. One background thread writes instead; a
+    // full queue blocks (a log line is never dropped). Queued lines are written at exit.
+    auto pool = std::make_shared<spdlog::details::thread_pool>(8192, 1);
+    auto logger = std::make_shared<spdlog::async_logger>(
+        "miconsul", std::make_shared<spdlog::sinks::stderr_sink_mt>(), pool,
+        spdlog::async_overflow_policy::block);
     logger->set_level(spdlog::level::from_str(std::string(level)));
     // JSON lines carry their own time and level fields; plain lines get spdlog's.
     logger->set_pattern(format == LogFormat::json ? "%v" : "%Y-%m-%dT%H:%M:%S.%e%z %l %v");
-    logger->flush_on(spdlog::level::info);
-    return Log(std::move(logger), format);
+    return Log(std::move(logger), format, std::move(pool));
 }
 
 Log Log::null() {

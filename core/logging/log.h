@@ -32,9 +32,11 @@ public:
     bool enabled(spdlog::level::level_enum level) const { return logger_->should_log(level); }
 
 private:
-    Log(std::shared_ptr<spdlog::logger> logger, LogFormat format);
+    Log(std::shared_ptr<spdlog::logger> logger, LogFormat format,
+        std::shared_ptr<void> keep_alive = nullptr);
     std::shared_ptr<spdlog::logger> logger_;
     LogFormat format_;
+    std::shared_ptr<void> keep_alive_;  // what the logger needs to outlive it (its thread pool)
 };
 
 /// True for the level names the config accepts.

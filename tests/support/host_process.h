@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <string>
@@ -34,6 +35,9 @@ public:
     const HttpClient& http() const { return client_; }
     int port() const { return port_; }
     std::string log() const;  // everything it wrote to stderr so far
+    /// Whether the log contains `text` within `timeout` (the host writes its log asynchronously).
+    bool log_contains(const std::string& text,
+                      std::chrono::milliseconds timeout = std::chrono::seconds(3)) const;
     /// Sends SIGTERM and returns the exit status (for shutdown tests).
     int terminate();
     bool running() const;
