@@ -10,6 +10,7 @@
 #include "plugins/registry.h"
 #include "routing/router.h"
 #include "storage/migrations.h"
+#include "tenants/change_listener.h"
 #include "tenants/tenant_store.h"
 
 #include <stdexcept>
@@ -20,6 +21,7 @@ namespace miconsul::app {
 struct Host::Parts {
     std::unique_ptr<storage::Database> database;
     std::unique_ptr<tenants::TenantStore> tenants;
+    std::unique_ptr<tenants::TenantChangeListener> tenant_changes;  // PostgreSQL only
     plugins::PluginRegistry registry;
     routing::Router router;
     std::unique_ptr<plugins::HostServices> services;
@@ -46,6 +48,15 @@ void Host::start() {
                                   storage::core_platform_migrations());
     });
     parts.tenants = std::make_unique<tenants::TenantStore>(*parts.database);
+    if (parts.database->backend() == storage::Backend::postgresql) {
+        // Listen before the first load, so no change can slip between the two.
+        parts.tenant_changes = std::make_unique<tenants::TenantChangeListener>(
+            config_.database_url,
+            [tenants = parts.tenants.get()](const std::string& tenant_id) {
+                tenants->refresh(tenant_id);
+            },
+            log_);
+    }
     parts.tenants->load();
 
     const std::string admin_hash = config_.admin_token_sha256;

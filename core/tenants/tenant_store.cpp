@@ -1,6 +1,7 @@
 #include "tenants/tenant_store.h"
 
 #include "clock/clock.h"
+#include "tenants/change_listener.h"
 #include "storage/json_statement.h"
 
 #include <date/tz.h>
@@ -81,7 +82,19 @@ void TenantStore::load() {
     snapshots_ = std::move(loaded);
 }
 
+void TenantStore::notify_change(soci::session& session, const std::string& tenant_id) const {
+    if (database_.backend() != storage::Backend::postgresql) return;
+    const std::string channel = kTenantChangeChannel;
+    // Inside the writer's transaction, if any: PostgreSQL delivers it only on commit.
+    session << "SELECT pg_notify(:channel, :tenant)", soci::use(channel, "channel"),
+        soci::use(tenant_id, "tenant");
+}
+
 void TenantStore::refresh(const std::string& tenant_id) {
+    if (tenant_id.empty()) {
+        load();
+        return;
+    }
     std::shared_ptr<const TenantSnapshot> snapshot;
     database_.with_platform(
         [&](soci::session& session) { snapshot = read_snapshot(session, tenant_id); });
@@ -128,6 +141,7 @@ bool TenantStore::create(Tenant tenant) {
             soci::use(tenant.timezone, "timezone"), soci::use(tenant.locale, "locale"),
             soci::use(tenant.status, "status"), soci::use(tenant.created_at, "created_at"),
             soci::use(tenant.updated_at, "updated_at");
+        notify_change(session, tenant.id);
         transaction.commit();
         created = true;
     });
@@ -143,6 +157,7 @@ void TenantStore::update(const Tenant& tenant) {
             soci::use(tenant.name, "name"), soci::use(tenant.timezone, "timezone"),
             soci::use(tenant.locale, "locale"), soci::use(tenant.status, "status"),
             soci::use(updated_at, "updated_at"), soci::use(tenant.id, "id");
+        notify_change(session, tenant.id);
     });
     refresh(tenant.id);
 }
@@ -176,6 +191,7 @@ void TenantStore::set_enablement(const std::string& tenant_id, const std::string
             soci::use(tenant_id, "tenant"), soci::use(plugin, "plugin"),
             soci::use(enabled_flag, "enabled"), soci::use(settings_text, "settings"),
             soci::use(updated_at, "updated_at");
+        notify_change(session, tenant_id);
     });
     refresh(tenant_id);
 }

@@ -2,8 +2,8 @@
 // the truth; an in-memory snapshot per tenant serves the request path without a query.
 //
 // Every write goes to the database first, then replaces that tenant's snapshot, so a change
-// is visible to the next request on this instance. (Invalidation across instances arrives
-// with the Redis bus; see docs/architecture.md.)
+// is visible to the next request on this instance. On PostgreSQL the write also notifies the
+// other instances (see change_listener.h), which call refresh().
 #pragma once
 
 #include "storage/database.h"
@@ -71,10 +71,14 @@ public:
     void set_enablement(const std::string& tenant_id, const std::string& plugin, bool enabled,
                         const nlohmann::json& settings);
 
+    /// Re-reads one tenant (or, for "", every tenant) from the database into memory.
+    void refresh(const std::string& tenant_id);
+
 private:
     std::shared_ptr<const TenantSnapshot> read_snapshot(soci::session& session,
                                                         const std::string& tenant_id) const;
-    void refresh(const std::string& tenant_id);
+    /// Tells other instances that `tenant_id` changed (PostgreSQL only; a no-op on SQLite).
+    void notify_change(soci::session& session, const std::string& tenant_id) const;
 
     storage::Database& database_;
     mutable std::shared_mutex mutex_;

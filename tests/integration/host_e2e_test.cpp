@@ -403,3 +403,56 @@ TEST(HostStart, CheckConfigReportsProblemsAndExitsNonZero) {
     EXPECT_NE(output.find("listen"), std::string::npos) << output;
 }
 }  // namespace
+
+namespace {
+// Polls `path` on `client` until it answers `status`, for up to 3 s.
+bool eventually_answers(const miconsul::testing::HttpClient& client, const std::string& path,
+                        long status) {
+    for (int attempt = 0; attempt < 60; ++attempt) {
+        if (client.get(path).status == status) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+}
+
+TEST(TwoInstances, EnablementMadeOnOneTakesEffectOnTheOtherWithoutRestart) {
+    MICONSUL_REQUIRE_POSTGRES();
+    const std::string database_url =
+        miconsul::testing::create_postgres_database(*miconsul::testing::postgres_admin_url());
+    miconsul::testing::ScratchDirectory scratch_a, scratch_b;
+    for (const auto* scratch : {&scratch_a, &scratch_b}) {
+        std::filesystem::create_directories(scratch->path() / "plugins");
+        std::filesystem::create_symlink(miconsul::testing::shipped_plugin_dir() / "hello.so",
+                                        scratch->path() / "plugins" / "hello.so");
+    }
+    HostProcess a(HostOptions{scratch_a.path(), scratch_a.path() / "plugins", database_url, {}});
+    HostProcess b(HostOptions{scratch_b.path(), scratch_b.path() / "plugins", database_url, {}});
+    const std::string greet = "/t/shared/hello/greet?name=Ana";
+
+    ASSERT_EQ(a.http().send("POST", "/api/v1/tenants",
+                            R"({"id":"shared","name":"Shared","timezone":"UTC"})", kAdmin)
+                  .status,
+              201);
+    ASSERT_EQ(a.http().send("PUT", "/api/v1/tenants/shared/plugins/hello", R"({"enabled":true})",
+                            kAdmin)
+                  .status,
+              200);
+    EXPECT_TRUE(eventually_answers(b.http(), greet, 200)) << "B never saw A's enablement";
+
+    ASSERT_EQ(b.http().send("PUT", "/api/v1/tenants/shared/plugins/hello", R"({"enabled":false})",
+                            kAdmin)
+                  .status,
+              200);
+    EXPECT_TRUE(eventually_answers(a.http(), greet, 404)) << "A never saw B's disablement";
+
+    ASSERT_EQ(b.http().send("PUT", "/api/v1/tenants/shared/plugins/hello", R"({"enabled":true})",
+                            kAdmin)
+                  .status,
+              200);
+    ASSERT_TRUE(eventually_answers(a.http(), greet, 200));
+    ASSERT_EQ(b.http().send("PATCH", "/api/v1/tenants/shared", R"({"status":"suspended"})", kAdmin)
+                  .status,
+              200);
+    EXPECT_TRUE(eventually_answers(a.http(), greet, 404)) << "A never saw the suspension";
+}
+}  // namespace
