@@ -33,10 +33,7 @@ routing::RouteHandler admin_only(const AdminCheck& is_admin, routing::RouteHandl
     return [is_admin, handler = std::move(handler)](const http::HttpRequest& request,
                                                     const routing::PathParams& params) {
         if (!is_admin(request)) {
-            HttpResponse denied =
-                HttpResponse::problem(401, "a valid admin bearer token is required");
-            denied.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"miconsul\"");
-            return denied;
+            return HttpResponse::unauthorized("a valid admin bearer token is required");
         }
         return handler(request, params);
     };

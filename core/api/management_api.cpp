@@ -1,7 +1,7 @@
 #include "api/management_api.h"
 
+#include "plugins/enablement.h"
 #include "settings/schema_validator.h"
-#include "storage/migrations.h"
 
 #include <regex>
 #include <set>
@@ -250,7 +250,9 @@ public:
                 errors.push_back({{"field", "/settings" + failure.path}, {"message", failure.message}});
             }
             if (!errors.empty()) return invalid_fields("the settings are not valid", errors);
-            if (auto failure = migrate_tenant(id, *plugin)) {
+            if (auto failure = plugins::migrate_for_tenant(deps_.database, id, *plugin)) {
+                deps_.log.error("tenant migration failed",
+                                {{"tenant", id}, {"plugin", name}, {"reason", *failure}});
                 return HttpResponse::problem(500, "the plugin's migrations failed for this tenant",
                                              {{"reason", *failure}});
             }
@@ -278,22 +280,6 @@ private:
             if (enablement.plugin == plugin) return enablement.settings;
         }
         return Json::object();
-    }
-
-    std::optional<std::string> migrate_tenant(const std::string& tenant_id,
-                                              const plugins::LoadedPlugin& plugin) const {
-        try {
-            deps_.database.with_tenant(tenant_id, [&](soci::session& session) {
-                storage::apply_migrations(session, deps_.database.backend(), plugin.manifest.name,
-                                          plugin.manifest.migrations);
-            });
-            return std::nullopt;
-        } catch (const std::exception& failure) {
-            deps_.log.error("tenant migration failed", {{"tenant", tenant_id},
-                                                        {"plugin", plugin.manifest.name},
-                                                        {"reason", failure.what()}});
-            return std::string(failure.what());
-        }
     }
 
     const ManagementDependencies& deps_;

@@ -5,6 +5,7 @@
 #include "app/dispatcher.h"
 #include "auth/token_hash.h"
 #include "http/server.h"
+#include "plugins/enablement.h"
 #include "plugins/gateway.h"
 #include "plugins/loader.h"
 #include "plugins/registry.h"
@@ -102,6 +103,9 @@ void Host::start() {
         },
         log_};
     plugins::load_plugin_directory(config_.plugin_dir, loader);
+    // A plugin upgraded since the last start may bring migrations and new setting defaults
+    // for the tenants that already have it enabled.
+    plugins::reconcile_enablements(*parts.database, *parts.tenants, parts.registry, log_);
 
     parts.dispatcher = std::make_unique<Dispatcher>(parts.router, log_);
     http::ServerOptions options;

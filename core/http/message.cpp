@@ -40,6 +40,12 @@ HttpResponse HttpResponse::problem(int status, std::string_view detail,
 
 HttpResponse HttpResponse::no_content() { return HttpResponse{204, {}, {}}; }
 
+HttpResponse HttpResponse::unauthorized(std::string_view detail) {
+    HttpResponse response = problem(401, detail);
+    response.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"miconsul\"");
+    return response;
+}
+
 std::string_view reason_phrase(int status) {
     switch (status) {
         case 200: return "OK";

@@ -38,6 +38,8 @@ struct HttpResponse {
     static HttpResponse problem(int status, std::string_view detail,
                                 const nlohmann::json& extra = nlohmann::json::object());
     static HttpResponse no_content();
+    /// 401 with `WWW-Authenticate: Bearer`, as RFC 9110 requires.
+    static HttpResponse unauthorized(std::string_view detail);
 };
 
 /// The standard reason phrase of a status ("Not Found"), or "Error" for unknown ones.

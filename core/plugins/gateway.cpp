@@ -13,6 +13,10 @@ HttpResponse not_found() {
     return HttpResponse::problem(404, "no such resource for this tenant");
 }
 
+HttpResponse unauthorized() {
+    return HttpResponse::unauthorized("a valid bearer token is required");
+}
+
 std::vector<mc_key_value> as_key_values(const http::Fields& fields) {
     std::vector<mc_key_value> pairs;
     pairs.reserve(fields.size());
@@ -31,7 +35,7 @@ routing::RouteHandler PluginGateway::bind(std::shared_ptr<const LoadedPlugin> pl
                                  const routing::PathParams& params) -> HttpResponse {
         if (plugin->manifest.scope == Scope::platform) {
             if (route.access != MC_ACCESS_PUBLIC && !may_access_(request, "")) {
-                return HttpResponse::problem(401, "a valid bearer token is required");
+                return unauthorized();
             }
             static const std::string kPlatformSettings = "{}";
             return call(*plugin, route, request, params, "", nullptr, kPlatformSettings);
@@ -43,7 +47,7 @@ routing::RouteHandler PluginGateway::bind(std::shared_ptr<const LoadedPlugin> pl
         auto settings = tenant->enabled_settings.find(plugin->manifest.name);
         if (settings == tenant->enabled_settings.end()) return not_found();
         if (route.access != MC_ACCESS_PUBLIC && !may_access_(request, tenant_id)) {
-            return HttpResponse::problem(401, "a valid bearer token is required");
+            return unauthorized();
         }
         return call(*plugin, route, request, params, tenant_id, tenant.get(), settings->second);
     };

@@ -1,6 +1,7 @@
 #include "plugins/host_services.h"
 
 #include "clock/clock.h"
+#include "routing/router.h"
 #include "ids/ids.h"
 #include "storage/json_statement.h"
 
@@ -63,6 +64,9 @@ mc_status add_route(mc_registrar* registrar, const mc_route_spec* spec) {
         return refuse(registrar, MC_ERR_INVALID_ARGUMENT,
                       "route path '" + path +
                           "' must start with '/', and not use {tenant}, '?', '#' or spaces");
+    }
+    if (auto problem = routing::pattern_problem(path)) {
+        return refuse(registrar, MC_ERR_INVALID_ARGUMENT, "route path '" + path + "': " + *problem);
     }
     if (spec->access != MC_ACCESS_TENANT && spec->access != MC_ACCESS_PUBLIC) {
         return refuse(registrar, MC_ERR_INVALID_ARGUMENT, "route access is not a known value");
@@ -221,6 +225,12 @@ mc_status publish_event(mc_context* context, const char* type, const char* data_
     if (!is_valid_event_type(event_type)) {
         return fail(context, MC_ERR_INVALID_ARGUMENT,
                     "event type '" + event_type + "' must look like 'appointment.created'");
+    }
+    const auto& declared = context->plugin->manifest.events_emitted;
+    if (std::find(declared.begin(), declared.end(), event_type) == declared.end()) {
+        // Declared types are what subscribers (and the panel) can discover; no surprises.
+        return fail(context, MC_ERR_INVALID_ARGUMENT,
+                    "event type '" + event_type + "' is not in the manifest's events_emitted");
     }
     const Json data = Json::parse(data_json == nullptr ? "" : data_json, nullptr, false);
     if (!data.is_object()) {

@@ -86,6 +86,12 @@ ManifestResult parse_manifest(const std::string& manifest_json) {
         problems.emplace_back("manifest is not a JSON object");
         return result;
     }
+    if (document.contains("manifest_error")) {
+        // The SDK reports a manifest() that threw this way, rather than an empty manifest.
+        problems.push_back("the plugin failed to describe itself: " +
+                           document["manifest_error"].dump());
+        return result;
+    }
     Manifest manifest;
     auto text_field = [&](const char* key, std::string& target) {
         if (!document.contains(key) || !document[key].is_string()) {

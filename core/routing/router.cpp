@@ -21,6 +21,21 @@ bool is_valid_parameter_name(std::string_view name) {
 }
 }  // namespace
 
+std::optional<std::string> pattern_problem(std::string_view pattern) {
+    if (pattern.empty() || pattern.front() != '/') return "pattern must start with /";
+    for (std::string_view segment : split_path(pattern)) {
+        if (is_parameter(segment)) {
+            std::string_view name = segment.substr(1, segment.size() - 2);
+            if (!is_valid_parameter_name(name)) {
+                return "bad parameter name '" + std::string(name) + "'";
+            }
+        } else if (segment.find_first_of("{}") != std::string_view::npos) {
+            return "malformed segment '" + std::string(segment) + "'";
+        }
+    }
+    return std::nullopt;
+}
+
 std::vector<std::string_view> split_path(std::string_view path) {
     std::vector<std::string_view> segments;
     size_t start = 0;
@@ -50,20 +65,8 @@ std::optional<std::string> Router::check_insertable(const Node& root,
     if (std::find(std::begin(kMethods), std::end(kMethods), route.method) == std::end(kMethods)) {
         return "route " + route.method + " " + route.pattern + ": unsupported method";
     }
-    if (route.pattern.empty() || route.pattern.front() != '/') {
-        return "route " + route.method + " " + route.pattern + ": pattern must start with /";
-    }
-    for (std::string_view segment : split_path(route.pattern)) {
-        if (is_parameter(segment)) {
-            std::string_view name = segment.substr(1, segment.size() - 2);
-            if (!is_valid_parameter_name(name)) {
-                return "route " + route.method + " " + route.pattern + ": bad parameter name '" +
-                       std::string(name) + "'";
-            }
-        } else if (segment.find_first_of("{}") != std::string_view::npos) {
-            return "route " + route.method + " " + route.pattern + ": malformed segment '" +
-                   std::string(segment) + "'";
-        }
+    if (auto problem = pattern_problem(route.pattern)) {
+        return "route " + route.method + " " + route.pattern + ": " + *problem;
     }
     const Node* node = &root;
     for (std::string_view segment : split_path(route.pattern)) {

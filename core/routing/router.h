@@ -67,6 +67,10 @@ private:
     std::vector<std::shared_ptr<const RouteDefinition>> all_routes_;
 };
 
+/// Why `pattern` is not a valid route pattern (must start with '/'; segments are literals
+/// without braces or {name} with name of letters, digits and '_'), or nullopt.
+std::optional<std::string> pattern_problem(std::string_view pattern);
+
 /// Splits "/a/b/" into {"a", "b"}; empty segments are dropped.
 std::vector<std::string_view> split_path(std::string_view path);
 

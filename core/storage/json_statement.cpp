@@ -167,6 +167,9 @@ Json run_sqlite(sq::sqlite3* connection, const std::string& sql, const Json& par
         sqlite_bind(statement.get(), static_cast<int>(i + 1), *values[i]);
     }
     const int columns = sq::sqlite3_column_count(statement.get());
+    // sqlite3_changes() keeps the last INSERT/UPDATE/DELETE's count across other statements
+    // (DDL, say); the difference of the running total is this statement's own.
+    const auto changes_before = sq::sqlite3_total_changes(connection);
     Json rows = Json::array();
     for (;;) {
         const int step = sq::sqlite3_step(statement.get());
@@ -179,7 +182,9 @@ Json run_sqlite(sq::sqlite3* connection, const std::string& sql, const Json& par
         }
         rows.push_back(std::move(row));
     }
-    if (columns == 0) return Json{{"affected_rows", sq::sqlite3_changes(connection)}};
+    if (columns == 0) {
+        return Json{{"affected_rows", sq::sqlite3_total_changes(connection) - changes_before}};
+    }
     return rows;
 }
 

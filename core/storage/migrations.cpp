@@ -24,6 +24,12 @@ std::vector<std::string> split_statements(std::string_view sql) {
             current += '\n';
             continue;
         }
+        if (c == '/' && i + 1 < sql.size() && sql[i + 1] == '*') {
+            const size_t end = sql.find("*/", i + 2);
+            i = end == std::string_view::npos ? sql.size() : end + 1;
+            current += ' ';
+            continue;
+        }
         if (c == ';') {
             statements.push_back(std::move(current));
             current.clear();

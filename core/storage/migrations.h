@@ -23,7 +23,8 @@ struct Migration {
 int apply_migrations(soci::session& session, Backend backend, std::string_view owner,
                      const std::vector<Migration>& migrations);
 
-/// Splits SQL text into statements at ';' outside quotes and comments.
+/// Splits SQL text into statements at ';' outside quotes and comments (-- and /* */).
+/// Dollar-quoted bodies ($$ … $$) are not understood: keep functions out of migrations.
 std::vector<std::string> split_statements(std::string_view sql);
 
 /// Migrations of the platform database owned by the core.

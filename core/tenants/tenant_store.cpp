@@ -112,6 +112,13 @@ std::shared_ptr<const TenantSnapshot> TenantStore::find(std::string_view tenant_
     return found == snapshots_.end() ? nullptr : found->second;
 }
 
+std::vector<std::string> TenantStore::ids() const {
+    std::shared_lock lock(mutex_);
+    std::vector<std::string> ids;
+    for (const auto& [id, snapshot] : snapshots_) ids.push_back(id);
+    return ids;
+}
+
 std::vector<Tenant> TenantStore::list(const std::string& after_id, size_t limit) const {
     std::vector<Tenant> page;
     database_.with_platform([&](soci::session& session) {

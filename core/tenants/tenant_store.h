@@ -55,6 +55,9 @@ public:
     /// The current snapshot, or null for an unknown tenant. Thread-safe, no query.
     std::shared_ptr<const TenantSnapshot> find(std::string_view tenant_id) const;
 
+    /// Every tenant id known in memory.
+    std::vector<std::string> ids() const;
+
     /// Up to `limit` tenants with ids after `after_id` ("" = from the start), by id.
     std::vector<Tenant> list(const std::string& after_id, size_t limit) const;
 

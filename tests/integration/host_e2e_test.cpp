@@ -152,7 +152,9 @@ TEST_P(HostTest, PluginTablesAreMigratedPerTenantAndIsolated) {
 TEST_P(HostTest, TenantRoutesNeedACredentialUnlessPublic) {
     create_tenant("alpha");
     ASSERT_EQ(set_plugin("alpha", "hello", {{"enabled", true}}).status, 200);
-    expect_problem(http().send("POST", "/t/alpha/hello/greetings", R"({"name":"Ana"})"), 401);
+    auto anonymous = http().send("POST", "/t/alpha/hello/greetings", R"({"name":"Ana"})");
+    expect_problem(anonymous, 401);
+    EXPECT_NE(anonymous.header("www-authenticate").find("Bearer"), std::string::npos);
     expect_problem(http().send("POST", "/t/alpha/hello/greetings", R"({"name":"Ana"})",
                                {"Authorization: Bearer wrong-token-wrong-token"}),
                    401);
@@ -252,6 +254,14 @@ TEST_P(HostTest, FailingPluginGets500WithoutLeakingAndHostKeepsServing) {
     EXPECT_EQ(status.json()["marks"], 0);
 }
 
+TEST_P(HostTest, PluginsPublishOnlyTheEventsTheyDeclare) {
+    auto published = http().send("POST", "/p/probe/publish", "", kAdmin);
+    ASSERT_EQ(published.status, 201) << published.body;
+    EXPECT_EQ(published.json()["id"].get<std::string>().size(), 36u);
+    expect_problem(http().send("POST", "/p/probe/publish-undeclared", "", kAdmin), 500);
+    EXPECT_TRUE(host_->log_contains("is not in the manifest's events_emitted"));
+}
+
 TEST_P(HostTest, CallerRequestIdIsKeptAndGarbageReplaced) {
     EXPECT_EQ(http().get("/healthz", {"X-Request-Id: n8n-run-42"}).header("x-request-id"),
               "n8n-run-42");
@@ -285,6 +295,48 @@ TEST_P(HostTest, SigtermLetsRequestsInFlightFinish) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, HostTest, ::testing::Values("sqlite", "postgresql"),
+                         [](const auto& info) { return info.param; });
+
+// An upgraded plugin migrates the tenants that already enabled it, at start, and stores the
+// defaults of settings it added; what those tenants had set stays.
+class PluginUpgrade : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(PluginUpgrade, RestartWithNewerVersionMigratesEnabledTenants) {
+    std::string database_url;
+    if (GetParam() == "postgresql") {
+        MICONSUL_REQUIRE_POSTGRES();
+        database_url =
+            miconsul::testing::create_postgres_database(*miconsul::testing::postgres_admin_url());
+    }
+    miconsul::testing::ScratchDirectory scratch;
+    const auto plugins = scratch.path() / "plugins";
+    const auto versions = miconsul::testing::test_plugin_dir() / "upgradable";
+    std::filesystem::create_directories(plugins);
+    std::filesystem::create_symlink(versions / "upgradable_v1.so", plugins / "upgradable.so");
+    {
+        HostProcess v1(HostOptions{scratch.path(), plugins, database_url, {}});
+        ASSERT_EQ(v1.http().send("POST", "/api/v1/tenants",
+                                 R"({"id":"alpha","name":"A","timezone":"UTC"})", kAdmin)
+                      .status,
+                  201);
+        ASSERT_EQ(v1.http().send("PUT", "/api/v1/tenants/alpha/plugins/upgradable",
+                                 R"({"enabled":true,"settings":{"color":"red"}})", kAdmin)
+                      .status,
+                  200);
+        auto state = v1.http().get("/t/alpha/upgradable/state", kAdmin);
+        ASSERT_EQ(state.status, 200) << state.body;
+        EXPECT_EQ(state.json()["tables"], json::array({0}));
+    }
+    std::filesystem::remove(plugins / "upgradable.so");
+    std::filesystem::create_symlink(versions / "upgradable_v2.so", plugins / "upgradable.so");
+    HostProcess v2(HostOptions{scratch.path(), plugins, database_url, {}});
+    auto state = v2.http().get("/t/alpha/upgradable/state", kAdmin);
+    ASSERT_EQ(state.status, 200) << state.body << v2.log();
+    EXPECT_EQ(state.json()["tables"], json::array({0, 0}));
+    EXPECT_EQ(state.json()["settings"], json({{"color", "red"}, {"size", 3}}));
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, PluginUpgrade, ::testing::Values("sqlite", "postgresql"),
                          [](const auto& info) { return info.param; });
 
 // Redis, when configured, is part of readiness.

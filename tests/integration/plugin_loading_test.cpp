@@ -112,6 +112,16 @@ TEST_F(PluginLoadingTest, PluginThatThrowsWhileRegistering) {
     expect_refused("test_throws_on_register.so", "cannot reach the payment gateway", "throws");
 }
 
+TEST_F(PluginLoadingTest, ManifestThatThrows) {
+    expect_refused("test_manifest_throws.so", "settings file missing at build time");
+}
+
+TEST_F(PluginLoadingTest, MalformedRoutePattern) {
+    expect_refused("test_bad_route.so", "bad parameter name 'bad-name'", "bad-route");
+    EXPECT_EQ(entry("test_bad_route.so")["reason"].get<std::string>().find("collision"),
+              std::string::npos);
+}
+
 TEST_F(PluginLoadingTest, SecondPluginWithTheSameName) {
     expect_refused("test_duplicate_name.so", "already loaded", "hello");
     // The first one keeps the name and its routes.

@@ -20,7 +20,7 @@ using nlohmann::json;
 TEST(SplitStatements, SplitsOutsideQuotesAndComments) {
     auto statements = split_statements(
         "CREATE TABLE a (x TEXT DEFAULT 'a;b'); -- a comment; with a semicolon\n"
-        "INSERT INTO a VALUES ('it''s;'); ;  \n");
+        "INSERT INTO a VALUES ('it''s;'); ;  \n/* block; comment */");
     ASSERT_EQ(statements.size(), 2u);
     EXPECT_NE(statements[0].find("'a;b'"), std::string::npos);
     EXPECT_NE(statements[1].find("'it''s;'"), std::string::npos);
@@ -70,6 +70,16 @@ TEST_P(StorageTest, BindsNamedAndPositionalParametersAndReturnsRows) {
     EXPECT_EQ(rows[1]["note"], "vip");
     EXPECT_EQ(run("acme", "SELECT name FROM people WHERE age > :min", {{"min", 100}}),
               json::array());
+}
+
+TEST_P(StorageTest, AffectedRowsAreThisStatementsOwn) {
+    run("acme", "CREATE TABLE items (n INTEGER)");
+    EXPECT_EQ(run("acme", "INSERT INTO items (n) VALUES (1), (2)")["affected_rows"], 2);
+    EXPECT_EQ(run("acme", "CREATE TABLE other (n INTEGER)")["affected_rows"], 0);
+    EXPECT_EQ(run("acme", "UPDATE items SET n = n + 1 WHERE n > :min", {{"min", 1}})["affected_rows"],
+              1);
+    EXPECT_EQ(run("acme", "SELECT COUNT(*) AS c, MAX(n) AS m FROM items")[0],
+              json({{"c", 2}, {"m", 3}}));
 }
 
 TEST_P(StorageTest, ParametersAreNeverSplicedIntoSql) {

@@ -10,6 +10,7 @@ public:
         miconsul::Manifest manifest{"probe", "0.1.0", "platform", "platform route probe",
                                     {{"type", "object"}}, {}, {}};
         manifest.migrations = {{1, "probe table", "CREATE TABLE probe_marks (mark TEXT)"}};
+        manifest.events_emitted = {"probe.marked"};
         return manifest;
     }
     void register_with(miconsul::Registrar& registrar) override {
@@ -24,6 +25,17 @@ public:
             std::this_thread::sleep_for(std::chrono::milliseconds(ms));
             return miconsul::Response::json({{"slept_ms", ms}});
         }, MC_ACCESS_PUBLIC);
+        // Publishes an event type the manifest does not declare: the host must refuse it.
+        registrar.route("POST", "/publish-undeclared",
+                        [](miconsul::Context& context, const miconsul::Request&) {
+                            context.publish("probe.undeclared", {});
+                            return miconsul::Response::json({});
+                        });
+        registrar.route("POST", "/publish", [](miconsul::Context& context,
+                                               const miconsul::Request&) {
+            return miconsul::Response::json({{"id", context.publish("probe.marked", {{"n", 1}})}},
+                                            201);
+        });
         registrar.route("GET", "/crash", [](miconsul::Context& context, const miconsul::Request&)
                                              -> miconsul::Response {
             context.sql("SELECT * FROM no_such_table");

@@ -75,7 +75,8 @@ public:
     /// The scheduled instant of a run (Unix ms), or 0 outside scheduled runs.
     int64_t scheduled_at_ms() const { return call_->scheduled_at_ms; }
 
-    /// The tenant's effective settings: what it set, with the schema's defaults filled in.
+    /// The tenant's effective settings: what it set, with the schema's defaults filled in (when
+    /// the plugin was enabled, and again at each host start). {} for platform plugins.
     const Json& settings() const {
         if (!settings_) settings_ = Json::parse(call_->settings_json);
         return *settings_;
@@ -172,7 +173,10 @@ struct Response {
         return Response{status, {{"Content-Type", "text/plain; charset=utf-8"}}, std::move(body)};
     }
     static Response problem(int status, std::string_view detail) {
-        Json problem_body = {{"type", "about:blank"}, {"status", status}, {"detail", detail}};
+        Json problem_body = {{"type", "about:blank"},
+                             {"title", status < 500 ? "Client Error" : "Server Error"},
+                             {"status", status},
+                             {"detail", detail}};
         return Response{
             status, {{"Content-Type", "application/problem+json"}}, problem_body.dump()};
     }
@@ -201,7 +205,8 @@ struct Event {
 };
 using EventHandler = std::function<void(Context&, const Event&)>;
 
-/// Options of a schedule. The scheduler honours them; see docs/sdk.md.
+/// Options of a schedule, for the scheduler (which arrives with the scheduler-and-bus issue:
+/// until then schedules are registered and listed, not fired).
 struct ScheduleOptions {
     std::string misfire = "skip";  // "skip" or "run_once" after downtime
     int timeout_seconds = 300;
@@ -331,7 +336,7 @@ struct Migration {
 
 /// What the host reads before it lets the plugin register.
 struct Manifest {
-    std::string name;     // [a-z][a-z0-9_-]*, unique among plugins; the route mount
+    std::string name;     // [a-z][a-z0-9_-]{0,39}, unique among plugins; the route mount
     std::string version;  // semver, e.g. "1.2.0"
     std::string scope;    // "tenant" or "platform"
     std::string description;
@@ -397,8 +402,10 @@ private:
         static const std::string manifest_text = [] {                                          \
             try {                                                                              \
                 return instance.manifest().to_json();                                          \
+            } catch (const std::exception& error) {                                            \
+                return miconsul::Json{{"manifest_error", error.what()}}.dump();                \
             } catch (...) {                                                                    \
-                return std::string("{}");                                                      \
+                return miconsul::Json{{"manifest_error", "unknown exception"}}.dump();         \
             }                                                                                  \
         }();                                                                                   \
         static const mc_plugin descriptor{                                                     \

@@ -124,7 +124,7 @@ typedef mc_status (*mc_schedule_fn)(void* user_data, const mc_call* call);
 
 typedef struct mc_schedule_spec {
     uint32_t struct_size;
-    const char* name; /* unique within the plugin: [a-z0-9_-]+ */
+    const char* name; /* unique within the plugin: [a-z0-9_-]{1,64} */
     const char* cron; /* five fields (optional leading seconds field), in the tenant's zone */
     /* JSON object of options, or NULL: {"misfire": "skip"|"run_once", "timeout_s": N, ...} */
     const char* options_json;
@@ -146,8 +146,10 @@ typedef mc_status (*mc_event_fn)(void* user_data, const mc_call* call, const mc_
 
 typedef struct mc_event_handler_spec {
     uint32_t struct_size;
-    const char* name;       /* unique within the plugin */
-    const char* event_type; /* exact type, or a prefix ending in ".*" */
+    const char* name;       /* unique within the plugin: [a-z0-9_-]{1,64} */
+    /* An exact type of dot-separated lower-case words ("payment.received"), or a prefix of
+     * such words ending in ".*" ("payment.*"). */
+    const char* event_type;
     mc_event_fn handler;
     void* user_data;
 } mc_event_handler_spec;
@@ -163,7 +165,9 @@ typedef struct mc_host_api {
 
     /* --- Registration: only inside register_plugin, with the registrar it was given. --- */
     /* Each copies the spec's strings. Returns MC_ERR_INVALID_ARGUMENT for a malformed spec and
-     * MC_ERR_CONFLICT for a duplicate; the reason is in registrar_error. */
+     * MC_ERR_CONFLICT for a schedule or handler name used twice; the reason is in
+     * registrar_error. Routes that collide (same method and path shape) are refused when the
+     * host installs them, after register_plugin returns, and refuse the whole plugin. */
     mc_status (*add_route)(mc_registrar* registrar, const mc_route_spec* spec);
     mc_status (*add_schedule)(mc_registrar* registrar, const mc_schedule_spec* spec);
     mc_status (*add_event_handler)(mc_registrar* registrar, const mc_event_handler_spec* spec);
@@ -183,14 +187,18 @@ typedef struct mc_host_api {
     /* Unix time in ms. Use this rather than the system clock: tests control it. */
     int64_t (*now_ms)(mc_context* context);
     /* Runs one SQL statement on the tenant's own database (the platform database for a
-     * platform plugin). Parameters are bound, never spliced: `params_json` is NULL, a JSON
-     * array bound in order to :p1, :p2 … style placeholders, or a JSON object bound by name to
-     * :name placeholders. A statement that returns rows writes them to `rows_out` as a JSON
-     * array of objects (column name → value); otherwise writes {"affected_rows": N}. */
+     * platform plugin). Parameters are bound, never spliced. Placeholders are :name; `params_json`
+     * is NULL (no placeholders), a JSON object (bound by name), or a JSON array (bound to the
+     * distinct names in the order each first appears). A statement with result columns writes
+     * its rows to `result_out` as a JSON array of objects (column name → value: integer, number,
+     * string or null); any other writes {"affected_rows": N}. Returns MC_ERR_INVALID_ARGUMENT
+     * for unusable parameters or several statements, MC_ERR_INTERNAL for an SQL error. */
     mc_status (*sql)(mc_context* context, const char* statement, const char* params_json,
                      const mc_sink* result_out);
     /* Publishes an event {type, data} for the call's tenant, with this plugin as source.
-     * `data_json` must be a JSON object. Writes the new event id to `id_out` (may be NULL). */
+     * `type` must be listed in the manifest's events_emitted; `data_json` must be a JSON
+     * object. The event is stored before this returns. Writes its id to `id_out` (may be
+     * NULL). */
     mc_status (*publish_event)(mc_context* context, const char* type, const char* data_json,
                                const mc_sink* id_out);
     /* The reason of the last failed call on this context. Owned by the host; valid until
