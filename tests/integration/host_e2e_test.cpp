@@ -368,6 +368,39 @@ TEST_P(ReachableRedis, ReadinessReportsRedis) {
 INSTANTIATE_TEST_SUITE_P(Embedded, ReachableRedis, ::testing::Values("sqlite"),
                          [](const auto& info) { return info.param; });
 
+// A client that never finishes its headers (slowloris) is cut off after header_timeout_ms.
+class ShortHeaderTimeout : public HostTest {
+protected:
+    std::map<std::string, std::string> extra_environment() const override {
+        return {{"MICONSUL_HEADER_TIMEOUT_MS", "500"}};
+    }
+};
+
+TEST_P(ShortHeaderTimeout, IncompleteRequestIsClosedWith408) {
+    const int client = ::socket(AF_INET, SOCK_STREAM, 0);
+    timeval receive_limit{5, 0};
+    setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &receive_limit, sizeof receive_limit);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<uint16_t>(host_->port()));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(client, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+    const std::string partial = "GET /healthz HTTP/1.1\r\nHost: x\r\n";  // no blank line
+    ASSERT_GT(::write(client, partial.data(), partial.size()), 0);
+    const auto started = std::chrono::steady_clock::now();
+    char buffer[512] = {};
+    const ssize_t received = ::read(client, buffer, sizeof buffer - 1);
+    const auto waited = std::chrono::steady_clock::now() - started;
+    ::close(client);
+    ASSERT_GT(received, 0) << "the host held the connection past 5 s";
+    EXPECT_EQ(std::string(buffer).rfind("HTTP/1.1 408", 0), 0u) << buffer;
+    EXPECT_LT(waited, std::chrono::seconds(3));
+    EXPECT_EQ(http().get("/healthz").status, 200);
+}
+
+INSTANTIATE_TEST_SUITE_P(Embedded, ShortHeaderTimeout, ::testing::Values("sqlite"),
+                         [](const auto& info) { return info.param; });
+
 class JsonLogs : public HostTest {
 protected:
     std::map<std::string, std::string> extra_environment() const override {

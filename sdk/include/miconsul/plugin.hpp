@@ -290,11 +290,11 @@ private:
         }
     }
 
-    static mc_status schedule_trampoline(void* user_data, const mc_call* call) {
-        const auto& bound = *static_cast<detail::Bound<ScheduleHandler>*>(user_data);
-        Context context(bound.host, call);
+    // Runs `work`; an exception is logged through the host and reported as MC_ERR_INTERNAL.
+    template <class Work>
+    static mc_status report_failures(const Context& context, Work&& work) {
         try {
-            bound.handler(context);
+            work();
             return MC_OK;
         } catch (const std::exception& error) {
             context.error(error.what());
@@ -304,20 +304,20 @@ private:
         return MC_ERR_INTERNAL;
     }
 
+    static mc_status schedule_trampoline(void* user_data, const mc_call* call) {
+        const auto& bound = *static_cast<detail::Bound<ScheduleHandler>*>(user_data);
+        Context context(bound.host, call);
+        return report_failures(context, [&] { bound.handler(context); });
+    }
+
     static mc_status event_trampoline(void* user_data, const mc_call* call, const mc_event* event) {
         const auto& bound = *static_cast<detail::Bound<EventHandler>*>(user_data);
         Context context(bound.host, call);
-        try {
+        return report_failures(context, [&] {
             const Event view{event->id,     event->type, event->tenant,
                              event->source, event->time, Json::parse(event->data_json)};
             bound.handler(context, view);
-            return MC_OK;
-        } catch (const std::exception& error) {
-            context.error(error.what());
-        } catch (...) {
-            context.error("unknown exception in plugin");
-        }
-        return MC_ERR_INTERNAL;
+        });
     }
 
     const mc_host_api* host_;
