@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <variant>
@@ -30,6 +31,21 @@ using AdminCheck = std::function<bool(const http::HttpRequest&)>;
 
 /// Wraps a handler so that it runs only for an admin; others get 401 with WWW-Authenticate.
 routing::RouteHandler admin_only(const AdminCheck& is_admin, routing::RouteHandler handler);
+
+/// A core route served by a member function of a shared handler object, behind the admin guard.
+template <class Handlers>
+routing::RouteDefinition admin_route(
+    const AdminCheck& is_admin, const std::shared_ptr<const Handlers>& handlers,
+    const char* method, const char* pattern,
+    http::HttpResponse (Handlers::*member)(const http::HttpRequest&, const routing::PathParams&)
+        const) {
+    return routing::RouteDefinition{
+        method, pattern, "core",
+        admin_only(is_admin, [handlers, member](const http::HttpRequest& request,
+                                                const routing::PathParams& params) {
+            return ((*handlers).*member)(request, params);
+        })};
+}
 
 /// The value of a path parameter the route pattern guarantees.
 const std::string& path_param(const routing::PathParams& params, std::string_view name);

@@ -287,14 +287,9 @@ private:
 }  // namespace
 
 std::vector<routing::RouteDefinition> management_routes(const ManagementDependencies& deps) {
-    auto handlers = std::make_shared<Handlers>(deps);
+    const auto handlers = std::make_shared<const Handlers>(deps);
     auto route = [&](const char* method, const char* pattern, auto member) {
-        return routing::RouteDefinition{
-            method, pattern, "core",
-            admin_only(deps.is_admin, [handlers, member](const HttpRequest& request,
-                                                         const PathParams& params) {
-                return ((*handlers).*member)(request, params);
-            })};
+        return admin_route(deps.is_admin, handlers, method, pattern, member);
     };
     return {
         route("GET", "/api/v1/plugins", &Handlers::list_plugins),

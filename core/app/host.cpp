@@ -2,6 +2,7 @@
 
 #include "api/health_api.h"
 #include "api/management_api.h"
+#include "api/runs_api.h"
 #include "app/dispatcher.h"
 #include "auth/token_hash.h"
 #include "http/server.h"
@@ -10,6 +11,7 @@
 #include "plugins/loader.h"
 #include "plugins/registry.h"
 #include "routing/router.h"
+#include "scheduler/scheduler.h"
 #include "storage/migrations.h"
 #include "tenants/change_listener.h"
 #include "tenants/tenant_store.h"
@@ -29,6 +31,9 @@ struct Host::Parts {
     std::unique_ptr<plugins::PluginGateway> gateway;
     std::unique_ptr<api::HealthDependencies> health;
     std::unique_ptr<api::ManagementDependencies> management;
+    clock::SystemClock clock;
+    std::unique_ptr<scheduler::Scheduler> scheduler;
+    std::unique_ptr<api::RunsDependencies> runs;
     std::unique_ptr<Dispatcher> dispatcher;
     std::unique_ptr<http::Server> server;
 };
@@ -107,6 +112,19 @@ void Host::start() {
     // for the tenants that already have it enabled.
     plugins::reconcile_enablements(*parts.database, *parts.tenants, parts.registry, log_);
 
+    scheduler::SchedulerOptions scheduler_options;
+    scheduler_options.workers = config_.scheduler_workers;
+    scheduler_options.tick = std::chrono::milliseconds(config_.scheduler_tick_ms);
+    parts.scheduler = std::make_unique<scheduler::Scheduler>(
+        *parts.database, *parts.tenants, parts.registry, *parts.services, parts.clock, log_,
+        scheduler_options);
+    parts.runs = std::make_unique<api::RunsDependencies>(
+        api::RunsDependencies{*parts.scheduler, *parts.tenants, parts.registry, is_admin});
+    if (auto problem = parts.router.add_all(api::runs_routes(*parts.runs))) {
+        throw std::logic_error(*problem);
+    }
+    parts.scheduler->start();
+
     parts.dispatcher = std::make_unique<Dispatcher>(parts.router, log_);
     http::ServerOptions options;
     options.host = config_.listen_host;
@@ -137,6 +155,8 @@ void Host::stop() {
     log_.info("draining", {{"in_flight", parts_->server->in_flight()}});
     parts_->server->stop(std::chrono::milliseconds(config_.shutdown_grace_ms));
     parts_->server.reset();
+    // After the listener: a request may still have been triggering a run.
+    if (parts_->scheduler) parts_->scheduler->stop();
     log_.info("stopped");
 }
 

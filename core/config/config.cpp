@@ -101,6 +101,10 @@ const std::vector<std::pair<std::string, Setter>>& setters() {
         {"body_timeout_ms", number_setter(&Config::body_timeout_ms, 100, 600000, "body_timeout_ms")},
         {"shutdown_grace_ms",
          number_setter(&Config::shutdown_grace_ms, 0, 600000, "shutdown_grace_ms")},
+        {"scheduler_workers",
+         number_setter(&Config::scheduler_workers, 1, 64, "scheduler_workers")},
+        {"scheduler_tick_ms",
+         number_setter(&Config::scheduler_tick_ms, 50, 60000, "scheduler_tick_ms")},
         {"admin_token_sha256",
          [](Config& config, const std::string& text) -> std::optional<std::string> {
              if (!auth::is_sha256_hex(text)) {

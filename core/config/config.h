@@ -26,6 +26,8 @@ struct Config {
     int header_timeout_ms = 5000;
     int body_timeout_ms = 15000;
     int shutdown_grace_ms = 10000;
+    int scheduler_workers = 2;     // threads that execute scheduled runs
+    int scheduler_tick_ms = 1000;  // how often due schedules are looked for
     /// Hex SHA-256 of the admin bearer token. The token itself never sits in a file.
     std::string admin_token_sha256;
 };

@@ -1,5 +1,6 @@
 #include "plugins/host_services.h"
 
+#include "bus/event_store.h"
 #include "clock/clock.h"
 #include "routing/router.h"
 #include "ids/ids.h"
@@ -7,6 +8,7 @@
 
 #include <algorithm>
 #include <regex>
+#include <variant>
 
 namespace miconsul::plugins {
 
@@ -80,6 +82,35 @@ mc_status add_route(mc_registrar* registrar, const mc_route_spec* spec) {
     return MC_OK;
 }
 
+// Reads the scheduler's options; unknown keys are allowed (newer SDKs may send more).
+std::optional<std::string> read_schedule_options(const Json& options, ScheduleInfo& info) {
+    auto integer = [&](const char* key, int minimum, int maximum, int& target)
+        -> std::optional<std::string> {
+        if (!options.contains(key)) return std::nullopt;
+        const Json& value = options[key];
+        if (!value.is_number_integer() || value.get<long long>() < minimum ||
+            value.get<long long>() > maximum) {
+            return std::string(key) + " must be an integer from " + std::to_string(minimum) +
+                   " to " + std::to_string(maximum);
+        }
+        target = value.get<int>();
+        return std::nullopt;
+    };
+    if (options.contains("misfire")) {
+        const Json& misfire = options["misfire"];
+        if (!misfire.is_string() || (misfire != "skip" && misfire != "run_once")) {
+            return std::string("misfire must be \"skip\" or \"run_once\"");
+        }
+        info.misfire = misfire.get<std::string>();
+    }
+    if (auto problem = integer("timeout_s", 1, 86400, info.timeout_seconds)) return problem;
+    if (auto problem = integer("max_attempts", 1, 20, info.max_attempts)) return problem;
+    if (auto problem = integer("misfire_grace_s", 0, 86400, info.misfire_grace_seconds)) {
+        return problem;
+    }
+    return std::nullopt;
+}
+
 mc_status add_schedule(mc_registrar* registrar, const mc_schedule_spec* spec) {
     if (registrar == nullptr) return MC_ERR_INVALID_ARGUMENT;
     if (spec == nullptr || spec->struct_size < kScheduleSpecV1 || !text(spec->name) ||
@@ -97,16 +128,31 @@ mc_status add_schedule(mc_registrar* registrar, const mc_schedule_spec* spec) {
             return refuse(registrar, MC_ERR_CONFLICT, "schedule '" + name + "' registered twice");
         }
     }
-    Json options = Json::object();
+    auto parsed = scheduler::CronExpression::parse(spec->cron);
+    if (auto* problem = std::get_if<std::string>(&parsed)) {
+        return refuse(registrar, MC_ERR_INVALID_ARGUMENT,
+                      "schedule '" + name + "': cron '" + spec->cron + "' is invalid: " + *problem);
+    }
+    plugins::ScheduleInfo info;
+    info.name = name;
+    info.cron = spec->cron;
+    info.expression = std::make_shared<const scheduler::CronExpression>(
+        std::get<scheduler::CronExpression>(std::move(parsed)));
+    info.options = Json::object();
     if (spec->options_json != nullptr) {
-        options = Json::parse(spec->options_json, nullptr, false);
-        if (!options.is_object()) {
+        info.options = Json::parse(spec->options_json, nullptr, false);
+        if (!info.options.is_object()) {
             return refuse(registrar, MC_ERR_INVALID_ARGUMENT,
                           "schedule '" + name + "' options are not a JSON object");
         }
     }
-    registrar->schedules.push_back(
-        {name, spec->cron, std::move(options), spec->handler, spec->user_data});
+    if (auto problem = read_schedule_options(info.options, info)) {
+        return refuse(registrar, MC_ERR_INVALID_ARGUMENT,
+                      "schedule '" + name + "' options: " + *problem);
+    }
+    info.handler = spec->handler;
+    info.user_data = spec->user_data;
+    registrar->schedules.push_back(std::move(info));
     return MC_OK;
 }
 
@@ -171,6 +217,7 @@ void log_message(mc_context* context, mc_log_level level, const char* message) {
                            : level == MC_LOG_WARN ? spdlog::level::warn
                            : level == MC_LOG_ERROR ? spdlog::level::err
                                                    : spdlog::level::info;
+    if (level == MC_LOG_ERROR) context->last_logged_error = message;
     context->services->log.write(spd_level, message,
                                  {{"plugin", context->plugin->manifest.name},
                                   {"tenant", context->tenant_id},
@@ -237,17 +284,8 @@ mc_status publish_event(mc_context* context, const char* type, const char* data_
         return fail(context, MC_ERR_INVALID_ARGUMENT, "event data must be a JSON object");
     }
     try {
-        const std::string id = ids::random_uuid();
-        const std::string time = clock::now_text();
-        const std::string data_text = data.dump();
-        const std::string& source = context->plugin->manifest.name;
-        context->services->database.with_platform([&](soci::session& session) {
-            session << "INSERT INTO events (id, type, tenant_id, source, time, data)"
-                       " VALUES (:id, :type, :tenant, :source, :time, :data)",
-                soci::use(id, "id"), soci::use(event_type, "type"),
-                soci::use(context->tenant_id, "tenant"), soci::use(source, "source"),
-                soci::use(time, "time"), soci::use(data_text, "data");
-        });
+        const std::string id = bus::store_event(context->services->database, context->tenant_id,
+                                                context->plugin->manifest.name, event_type, data);
         write_to(id_out, id);
         return MC_OK;
     } catch (const std::exception& failure) {

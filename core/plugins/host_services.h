@@ -33,6 +33,7 @@ struct mc_context {
     std::string request_id;
     miconsul::plugins::HostServices* services = nullptr;
     std::string last_error;
+    std::string last_logged_error;   // the plugin's last error-level log line: a run's error
 };
 
 /// The response a route handler builds. Status 0 means the handler set none.

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "plugins/manifest.h"
+#include "scheduler/cron.h"
 
 #include <miconsul/plugin_abi.h>
 
@@ -25,7 +26,12 @@ struct RouteInfo {
 struct ScheduleInfo {
     std::string name;
     std::string cron;
-    nlohmann::json options;
+    nlohmann::json options;  // as the plugin sent them
+    std::shared_ptr<const scheduler::CronExpression> expression;
+    std::string misfire = "skip";  // after downtime: "skip" the missed instants, or "run_once"
+    int misfire_grace_seconds = 60;  // an instant this late still runs normally
+    int timeout_seconds = 300;
+    int max_attempts = 3;
     mc_schedule_fn handler = nullptr;
     void* user_data = nullptr;
 };

@@ -144,6 +144,40 @@ CREATE TABLE events (
 );
 CREATE INDEX events_by_tenant_time ON events (tenant_id, time);
 )sql"},
+        {2, "scheduled runs and schedule state",
+         R"sql(
+CREATE TABLE scheduled_runs (
+  id TEXT PRIMARY KEY,
+  tenant_id TEXT NOT NULL,
+  plugin TEXT NOT NULL,
+  schedule TEXT NOT NULL,
+  scheduled_at TEXT NOT NULL,
+  origin TEXT NOT NULL,
+  status TEXT NOT NULL,
+  attempts INTEGER NOT NULL,
+  max_attempts INTEGER NOT NULL,
+  next_attempt_at TEXT NOT NULL,
+  started_at TEXT,
+  finished_at TEXT,
+  duration_ms INTEGER,
+  error TEXT,
+  timed_out INTEGER NOT NULL,
+  lease_owner TEXT,
+  lease_until TEXT,
+  created_at TEXT NOT NULL,
+  UNIQUE (tenant_id, plugin, schedule, scheduled_at, origin)
+);
+CREATE INDEX scheduled_runs_due ON scheduled_runs (status, next_attempt_at);
+CREATE INDEX scheduled_runs_by_tenant ON scheduled_runs (tenant_id, scheduled_at);
+CREATE TABLE schedule_state (
+  tenant_id TEXT NOT NULL,
+  plugin TEXT NOT NULL,
+  schedule TEXT NOT NULL,
+  paused INTEGER NOT NULL,
+  updated_at TEXT NOT NULL,
+  PRIMARY KEY (tenant_id, plugin, schedule)
+);
+)sql"},
     };
     return migrations;
 }

@@ -46,14 +46,17 @@ protected:
         std::filesystem::create_directories(plugins());
         std::filesystem::create_symlink(miconsul::testing::shipped_plugin_dir() / "hello.so",
                                         plugins() / "hello.so");
-        std::filesystem::create_symlink(
-            miconsul::testing::test_plugin_dir() / "test_platform_probe.so",
-            plugins() / "test_platform_probe.so");
+        for (const auto* test_plugin : {"test_platform_probe.so", "test_failing_schedule.so"}) {
+            std::filesystem::create_symlink(miconsul::testing::test_plugin_dir() / test_plugin,
+                                            plugins() / test_plugin);
+        }
         host_ = std::make_unique<HostProcess>(
             HostOptions{scratch_.path(), plugins(), database_url, extra_environment()});
     }
 
-    virtual std::map<std::string, std::string> extra_environment() const { return {}; }
+    virtual std::map<std::string, std::string> extra_environment() const {
+        return {{"MICONSUL_SCHEDULER_TICK_MS", "100"}};
+    }
     std::filesystem::path plugins() const { return scratch_.path() / "plugins"; }
     const miconsul::testing::HttpClient& http() const { return host_->http(); }
 
@@ -260,6 +263,84 @@ TEST_P(HostTest, PluginsPublishOnlyTheEventsTheyDeclare) {
     EXPECT_EQ(published.json()["id"].get<std::string>().size(), 36u);
     expect_problem(http().send("POST", "/p/probe/publish-undeclared", "", kAdmin), 500);
     EXPECT_TRUE(host_->log_contains("is not in the manifest's events_emitted"));
+}
+
+TEST_P(HostTest, SchedulesAreListedRunAsOfAnInstantPausedAndRecorded) {
+    create_tenant("alpha");
+    create_tenant("beta");
+    ASSERT_EQ(set_plugin("alpha", "hello", {{"enabled", true}}).status, 200);
+    const std::string base = "/api/v1/tenants/alpha/plugins/hello/schedules";
+
+    auto schedules = http().get(base, kAdmin);
+    ASSERT_EQ(schedules.status, 200) << schedules.body;
+    const json daily = schedules.json()["items"][0];
+    EXPECT_EQ(daily["name"], "daily-summary");
+    EXPECT_EQ(daily["cron"], "0 9 * * *");
+    EXPECT_EQ(daily["paused"], false);
+    EXPECT_TRUE(daily["next_run_at"].is_string());
+
+    auto run = http().send("POST", base + "/daily-summary/run",
+                           R"({"as_of": "2026-11-30T09:00:00-06:00"})", kAdmin);
+    ASSERT_EQ(run.status, 200) << run.body;
+    EXPECT_EQ(run.json()["status"], "succeeded");
+    EXPECT_EQ(run.json()["scheduled_at"], "2026-11-30T15:00:00Z");
+    EXPECT_EQ(run.json()["attempts"], 1);
+
+    auto listed = http().get("/api/v1/tenants/alpha/runs?plugin=hello", kAdmin).json()["items"];
+    ASSERT_EQ(listed.size(), 1u);
+    for (const auto* field : {"schedule", "plugin", "scheduled_at", "started_at", "status",
+                              "attempts", "error"}) {
+        EXPECT_TRUE(listed[0].contains(field)) << field;
+    }
+    EXPECT_EQ(http().get("/api/v1/tenants/beta/runs", kAdmin).json()["items"].size(), 0u)
+        << "runs are per tenant";
+    const std::string run_id = listed[0]["id"];
+    expect_problem(http().get("/api/v1/tenants/beta/runs/" + run_id, kAdmin), 404);
+    expect_problem(http().send("POST", "/api/v1/tenants/alpha/runs/" + run_id + "/retry", "", kAdmin),
+                   409);  // it succeeded
+
+    auto paused = http().send("PUT", base + "/daily-summary", R"({"paused": true})", kAdmin);
+    ASSERT_EQ(paused.status, 200) << paused.body;
+    EXPECT_EQ(paused.json()["paused"], true);
+    EXPECT_TRUE(paused.json()["next_run_at"].is_null());
+
+    // Bad input.
+    expect_problem(http().send("POST", base + "/daily-summary/run", R"({"as_of": "tomorrow"})",
+                               kAdmin),
+                   400);
+    expect_problem(http().send("POST", base + "/daily-summary/run", R"({"as_of": )", kAdmin), 400);
+    expect_problem(http().send("POST", base + "/nope/run", "", kAdmin), 404);
+    expect_problem(http().send("POST", "/api/v1/tenants/beta/plugins/hello/schedules/daily-summary/run",
+                               "", kAdmin),
+                   404);  // not enabled for beta
+    expect_problem(http().send("PUT", base + "/daily-summary", R"({"paused": "yes"})", kAdmin), 400);
+    expect_problem(http().get("/api/v1/tenants/alpha/runs?status=exploded", kAdmin), 400);
+    expect_problem(http().get("/api/v1/tenants/nobody/runs", kAdmin), 404);
+    expect_problem(http().get("/api/v1/tenants/alpha/runs"), 401);
+}
+
+TEST_P(HostTest, FailedRunIsVisibleAndRetryable) {
+    create_tenant("alpha");
+    ASSERT_EQ(set_plugin("alpha", "flaky", {{"enabled", true}}).status, 200);
+    auto run = http().send("POST", "/api/v1/tenants/alpha/plugins/flaky/schedules/explode/run",
+                           "", kAdmin);
+    ASSERT_EQ(run.status, 200) << run.body;
+    EXPECT_EQ(run.json()["status"], "failed");
+    EXPECT_EQ(run.json()["error"], "boom in schedule");
+    const std::string id = run.json()["id"];
+    EXPECT_TRUE(host_->log_contains("scheduled run failed"));
+
+    auto retried = http().send("POST", "/api/v1/tenants/alpha/runs/" + id + "/retry", "", kAdmin);
+    ASSERT_EQ(retried.status, 202) << retried.body;
+    EXPECT_EQ(retried.json()["status"], "queued");
+    json after;
+    for (int attempt = 0; attempt < 60; ++attempt) {
+        after = http().get("/api/v1/tenants/alpha/runs/" + id, kAdmin).json();
+        if (after["status"] == "failed") break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_EQ(after["status"], "failed") << after.dump();
+    EXPECT_EQ(after["attempts"], 2);
 }
 
 TEST_P(HostTest, CallerRequestIdIsKeptAndGarbageReplaced) {

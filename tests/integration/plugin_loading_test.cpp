@@ -122,6 +122,10 @@ TEST_F(PluginLoadingTest, MalformedRoutePattern) {
               std::string::npos);
 }
 
+TEST_F(PluginLoadingTest, InvalidCronExpression) {
+    expect_refused("test_bad_cron.so", "cron '0 25 * * *' is invalid: hour", "bad-cron");
+}
+
 TEST_F(PluginLoadingTest, SecondPluginWithTheSameName) {
     expect_refused("test_duplicate_name.so", "already loaded", "hello");
     // The first one keeps the name and its routes.

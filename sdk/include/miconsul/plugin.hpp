@@ -205,11 +205,12 @@ struct Event {
 };
 using EventHandler = std::function<void(Context&, const Event&)>;
 
-/// Options of a schedule, for the scheduler (which arrives with the scheduler-and-bus issue:
-/// until then schedules are registered and listed, not fired).
+/// Options of a schedule. See docs/scheduling.md.
 struct ScheduleOptions {
-    std::string misfire = "skip";  // "skip" or "run_once" after downtime
-    int timeout_seconds = 300;
+    std::string misfire = "skip";    // after downtime: "skip" missed instants, or "run_once"
+    int misfire_grace_seconds = 60;  // an instant at most this late still runs normally
+    int timeout_seconds = 300;       // past it the run is marked and alerted on
+    int max_attempts = 3;            // a failing run is retried with backoff up to this many
 };
 
 /// Registers what a plugin offers. Handed to Plugin::register_with; valid only during it.
@@ -239,8 +240,11 @@ public:
         schedules_.push_back({host_, std::move(handler)});
         auto& stored = schedules_.back();
         const std::string name_text(name), cron_text(cron);
-        const std::string options_text =
-            Json{{"misfire", options.misfire}, {"timeout_s", options.timeout_seconds}}.dump();
+        const std::string options_text = Json{{"misfire", options.misfire},
+                                              {"misfire_grace_s", options.misfire_grace_seconds},
+                                              {"timeout_s", options.timeout_seconds},
+                                              {"max_attempts", options.max_attempts}}
+                                             .dump();
         const mc_schedule_spec spec{sizeof(mc_schedule_spec), name_text.c_str(),
                                     cron_text.c_str(),        options_text.c_str(),
                                     &schedule_trampoline,     &stored};

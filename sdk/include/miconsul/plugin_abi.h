@@ -126,7 +126,9 @@ typedef struct mc_schedule_spec {
     uint32_t struct_size;
     const char* name; /* unique within the plugin: [a-z0-9_-]{1,64} */
     const char* cron; /* five fields (optional leading seconds field), in the tenant's zone */
-    /* JSON object of options, or NULL: {"misfire": "skip"|"run_once", "timeout_s": N, ...} */
+    /* JSON object of options, or NULL for defaults: {"misfire": "skip"|"run_once",
+     * "misfire_grace_s": 0-86400 (60), "timeout_s": 1-86400 (300), "max_attempts": 1-20 (3)}.
+     * An invalid cron or option refuses the schedule with the reason. */
     const char* options_json;
     mc_schedule_fn handler;
     void* user_data;
