@@ -144,6 +144,8 @@ public:
             return HttpResponse::problem(409, "a tenant '" + tenant.id + "' already exists");
         }
         deps_.log.info("tenant created", {{"tenant", tenant.id}});
+        emit(tenant.id, "tenant.created",
+             {{"id", tenant.id}, {"name", tenant.name}, {"timezone", tenant.timezone}});
         HttpResponse created = HttpResponse::json(deps_.tenants.find(tenant.id)->tenant.to_json(), 201);
         created.headers.emplace_back("Location", "/api/v1/tenants/" + tenant.id);
         return created;
@@ -189,6 +191,11 @@ public:
         tenant.status = body.value("status", tenant.status);
         deps_.tenants.update(tenant);
         deps_.log.info("tenant updated", {{"tenant", id}, {"status", tenant.status}});
+        emit(id, "tenant.updated", {{"id", id}, {"changes", body}});
+        if (tenant.status != snapshot->tenant.status) {
+            emit(id, tenant.status == "suspended" ? "tenant.suspended" : "tenant.reactivated",
+                 {{"id", id}});
+        }
         return HttpResponse::json(deps_.tenants.find(id)->tenant.to_json());
     }
 
@@ -257,7 +264,16 @@ public:
                                              {{"reason", *failure}});
             }
         }
+        const Json before = stored_settings(id, name);
+        const bool was_enabled = deps_.tenants.find(id)->enabled_settings.count(name) != 0;
         deps_.tenants.set_enablement(id, name, enabled, settings);
+        if (enabled != was_enabled) {
+            emit(id, enabled ? "plugin.enabled" : "plugin.disabled", {{"plugin", name}});
+        }
+        if (settings != before) {
+            emit(id, "settings.updated",
+                 {{"plugin", name}, {"before", before}, {"after", settings}});
+        }
         deps_.log.info(enabled ? "plugin enabled" : "plugin disabled",
                        {{"tenant", id}, {"plugin", name}});
         return HttpResponse::json(
@@ -265,6 +281,16 @@ public:
     }
 
 private:
+    // Core events follow the change they report; a failure to store one is logged, and the
+    // change itself (already committed) stands.
+    void emit(const std::string& tenant_id, const std::string& type, const Json& data) const {
+        try {
+            deps_.bus.publish(tenant_id, "core", type, data);
+        } catch (const std::exception& failure) {
+            deps_.log.error("core event not stored", {{"type", type}, {"reason", failure.what()}});
+        }
+    }
+
     static Json enablement_json(const std::string& tenant_id,
                                 const tenants::PluginEnablement& enablement) {
         return {{"tenant", tenant_id},

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "api/api_support.h"
+#include "bus/bus.h"
 #include "logging/log.h"
 #include "plugins/registry.h"
 #include "routing/router.h"
@@ -17,6 +18,7 @@ struct ManagementDependencies {
     tenants::TenantStore& tenants;
     plugins::PluginRegistry& registry;
     storage::Database& database;
+    bus::Bus& bus;
     logging::Log log;
     AdminCheck is_admin;
 };

@@ -1,10 +1,12 @@
 #include "app/host.h"
 
+#include "api/events_api.h"
 #include "api/health_api.h"
 #include "api/management_api.h"
 #include "api/runs_api.h"
 #include "app/dispatcher.h"
 #include "auth/token_hash.h"
+#include "bus/bus.h"
 #include "http/server.h"
 #include "plugins/enablement.h"
 #include "plugins/gateway.h"
@@ -32,6 +34,8 @@ struct Host::Parts {
     std::unique_ptr<api::HealthDependencies> health;
     std::unique_ptr<api::ManagementDependencies> management;
     clock::SystemClock clock;
+    std::unique_ptr<bus::Bus> bus;
+    std::unique_ptr<api::EventsDependencies> events;
     std::unique_ptr<scheduler::Scheduler> scheduler;
     std::unique_ptr<api::RunsDependencies> runs;
     std::unique_ptr<Dispatcher> dispatcher;
@@ -91,8 +95,16 @@ void Host::start() {
     }
     parts.health = std::make_unique<api::HealthDependencies>(
         api::HealthDependencies{*parts.database, parts.registry, redis_address, draining_});
+    parts.bus = std::make_unique<bus::Bus>(*parts.database, *parts.tenants, parts.registry,
+                                           *parts.services, parts.clock, log_, bus::BusOptions{});
+    parts.services->bus = parts.bus.get();
+    parts.events = std::make_unique<api::EventsDependencies>(
+        api::EventsDependencies{*parts.bus, *parts.tenants, is_admin});
+    if (auto problem = parts.router.add_all(api::events_routes(*parts.events))) {
+        throw std::logic_error(*problem);
+    }
     parts.management = std::make_unique<api::ManagementDependencies>(api::ManagementDependencies{
-        *parts.tenants, parts.registry, *parts.database, log_, is_admin});
+        *parts.tenants, parts.registry, *parts.database, *parts.bus, log_, is_admin});
     if (auto problem = parts.router.add_all(api::health_routes(*parts.health))) {
         throw std::logic_error(*problem);
     }
@@ -124,6 +136,7 @@ void Host::start() {
         throw std::logic_error(*problem);
     }
     parts.scheduler->start();
+    parts.bus->start();
 
     parts.dispatcher = std::make_unique<Dispatcher>(parts.router, log_);
     http::ServerOptions options;
@@ -157,6 +170,7 @@ void Host::stop() {
     parts_->server.reset();
     // After the listener: a request may still have been triggering a run.
     if (parts_->scheduler) parts_->scheduler->stop();
+    if (parts_->bus) parts_->bus->stop();
     log_.info("stopped");
 }
 

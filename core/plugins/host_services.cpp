@@ -1,6 +1,6 @@
 #include "plugins/host_services.h"
 
-#include "bus/event_store.h"
+#include "bus/bus.h"
 #include "clock/clock.h"
 #include "routing/router.h"
 #include "ids/ids.h"
@@ -20,10 +20,7 @@ const std::regex& identifier_pattern() {
     return pattern;
 }
 
-bool is_valid_event_type(const std::string& type) {
-    static const std::regex pattern(R"(^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$)");
-    return type.size() <= 128 && std::regex_match(type, pattern);
-}
+using bus::is_valid_event_type;
 
 bool is_valid_event_pattern(const std::string& type) {
     if (type.size() > 2 && type.compare(type.size() - 2, 2, ".*") == 0) {
@@ -283,9 +280,12 @@ mc_status publish_event(mc_context* context, const char* type, const char* data_
     if (!data.is_object()) {
         return fail(context, MC_ERR_INVALID_ARGUMENT, "event data must be a JSON object");
     }
+    if (context->services->bus == nullptr) {
+        return fail(context, MC_ERR_UNAVAILABLE, "the event bus is not running");
+    }
     try {
-        const std::string id = bus::store_event(context->services->database, context->tenant_id,
-                                                context->plugin->manifest.name, event_type, data);
+        const std::string id = context->services->bus->publish(
+            context->tenant_id, context->plugin->manifest.name, event_type, data);
         write_to(id_out, id);
         return MC_OK;
     } catch (const std::exception& failure) {

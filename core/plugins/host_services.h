@@ -12,12 +12,17 @@
 #include <string>
 #include <vector>
 
+namespace miconsul::bus {
+class Bus;
+}
+
 namespace miconsul::plugins {
 
 /// What host functions reach through a call's context.
 struct HostServices {
     storage::Database& database;
     logging::Log log;
+    bus::Bus* bus = nullptr;  // set once the bus exists; events are refused before that
 };
 
 /// The table handed to every plugin. A constant: every function finds its state through the

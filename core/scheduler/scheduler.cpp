@@ -1,6 +1,6 @@
 #include "scheduler/scheduler.h"
 
-#include "bus/event_store.h"
+#include "bus/bus.h"
 #include "ids/ids.h"
 
 #include <date/tz.h>
@@ -246,6 +246,17 @@ void Scheduler::tick() {
     }
 }
 
+void Scheduler::publish_run_event(const std::string& type, const std::string& tenant_id,
+                                  const Json& data) {
+    if (services_.bus == nullptr) return;
+    try {
+        services_.bus->publish(tenant_id, "core", type, data);
+    } catch (const std::exception& failure) {
+        // The run's own record is already stored; the event is what is lost: say so loudly.
+        log_.error("run event not stored", {{"type", type}, {"reason", failure.what()}});
+    }
+}
+
 void Scheduler::execute(RunRecord run) {
     const auto target = resolve(run.key);
     if (!target) {
@@ -302,7 +313,7 @@ void Scheduler::execute(RunRecord run) {
                              {"duration_ms", duration_ms}};
     if (status == MC_OK) {
         runs_.finish(run.id, instance_id_, "succeeded", text(finished), duration_ms, std::nullopt);
-        bus::store_event(database_, run.key.tenant_id, "core", "run.succeeded", event_data);
+        publish_run_event("run.succeeded", run.key.tenant_id, event_data);
         return;
     }
     const std::string error = context.last_logged_error.empty()
@@ -326,7 +337,7 @@ void Scheduler::execute(RunRecord run) {
     runs_.finish(run.id, instance_id_, "failed", text(finished), duration_ms, error);
     Json failed_data = event_data;
     failed_data["error"] = error;
-    bus::store_event(database_, run.key.tenant_id, "core", "run.failed", failed_data);
+    publish_run_event("run.failed", run.key.tenant_id, failed_data);
     log_.error("scheduled run failed", {{"run", run.id},
                                         {"plugin", run.key.plugin},
                                         {"schedule", run.key.schedule},
@@ -355,7 +366,7 @@ std::variant<RunRecord, std::string> Scheduler::trigger(const ScheduleKey& key,
     run.created_at = text(now);
     runs_.enqueue(run);
     if (!wait) {
-        wake_.notify_all();
+        wake_up();
         return run;
     }
     if (auto claimed = runs_.claim(run.id, instance_id_, text(now), text(now + options_.lease))) {
@@ -366,7 +377,7 @@ std::variant<RunRecord, std::string> Scheduler::trigger(const ScheduleKey& key,
 
 bool Scheduler::retry(const std::string& tenant_id, const std::string& run_id) {
     const bool queued = runs_.retry_failed(tenant_id, run_id, text(clock_.now()));
-    if (queued) wake_.notify_all();
+    if (queued) wake_up();
     return queued;
 }
 
@@ -399,13 +410,23 @@ std::optional<TimePoint> Scheduler::next_run(const ScheduleKey& key) {
     return TimePoint(*next);
 }
 
+void Scheduler::wake_up() {
+    {
+        std::lock_guard lock(mutex_);
+        woken_ = true;
+    }
+    wake_.notify_all();
+}
+
 void Scheduler::loop() {
     std::unique_lock lock(mutex_);
     while (!stopping_) {
+        woken_ = false;
         lock.unlock();
         tick();
         lock.lock();
-        wake_.wait_for(lock, options_.tick, [this] { return stopping_; });
+        // A manual run or a retry wakes the loop at once; otherwise one tick later.
+        wake_.wait_for(lock, options_.tick, [this] { return stopping_ || woken_; });
     }
 }
 

@@ -84,6 +84,9 @@ private:
     void execute(RunRecord run);
     void loop();
     void work();
+    void wake_up();
+    void publish_run_event(const std::string& type, const std::string& tenant_id,
+                           const nlohmann::json& data);
     void renew_leases(clock::TimePoint now);
 
     storage::Database& database_;
@@ -106,6 +109,7 @@ private:
     std::map<std::string, clock::TimePoint> executing_;          // run id → started
     std::map<std::string, std::chrono::seconds> timeouts_;       // run id → its timeout
     std::set<std::string> timed_out_marked_;
+    bool woken_ = false;
     bool stopping_ = false;
     std::thread ticker_;
     std::vector<std::thread> workers_;

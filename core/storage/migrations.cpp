@@ -178,6 +178,25 @@ CREATE TABLE schedule_state (
   PRIMARY KEY (tenant_id, plugin, schedule)
 );
 )sql"},
+        {3, "event deliveries",
+         R"sql(
+CREATE TABLE event_deliveries (
+  event_id TEXT NOT NULL REFERENCES events(id),
+  subscriber TEXT NOT NULL,
+  tenant_id TEXT NOT NULL,
+  status TEXT NOT NULL,
+  attempts INTEGER NOT NULL,
+  next_attempt_at TEXT NOT NULL,
+  last_error TEXT,
+  delivered_at TEXT,
+  lease_owner TEXT,
+  lease_until TEXT,
+  created_at TEXT NOT NULL,
+  PRIMARY KEY (event_id, subscriber)
+);
+CREATE INDEX event_deliveries_due ON event_deliveries (status, next_attempt_at);
+CREATE INDEX event_deliveries_by_tenant ON event_deliveries (tenant_id, created_at);
+)sql"},
     };
     return migrations;
 }

@@ -343,6 +343,61 @@ TEST_P(HostTest, FailedRunIsVisibleAndRetryable) {
     EXPECT_EQ(after["attempts"], 2);
 }
 
+TEST_P(HostTest, EventsArePublishedRecordedAndDeliveredToEnabledHandlers) {
+    create_tenant("alpha");
+    ASSERT_EQ(set_plugin("alpha", "hello", {{"enabled", true}}).status, 200);
+    ASSERT_EQ(set_plugin("alpha", "hello", {{"enabled", true}, {"settings", {{"greeting", "Hey"}}}})
+                  .status,
+              200);
+
+    auto published = http().send("POST", "/t/alpha/events",
+                                 R"({"type": "hello.greeted", "data": {"name": "Ana"}})", kAdmin);
+    ASSERT_EQ(published.status, 202) << published.body;
+    const std::string id = published.json()["id"];
+
+    // hello's handler subscribes to hello.greeted: its delivery is acknowledged soon.
+    json deliveries;
+    for (int attempt = 0; attempt < 60; ++attempt) {
+        deliveries = http().get("/api/v1/tenants/alpha/deliveries?status=delivered", kAdmin)
+                         .json()["items"];
+        if (!deliveries.empty()) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ASSERT_EQ(deliveries.size(), 1u);
+    EXPECT_EQ(deliveries[0]["event_id"], id);
+    EXPECT_EQ(deliveries[0]["subscriber"], "hello/log-greeting");
+    EXPECT_TRUE(host_->log_contains("greeted Ana"));
+
+    std::set<std::string> types;
+    const json events = http().get("/api/v1/tenants/alpha/events", kAdmin).json();
+    for (const auto& event : events["items"]) {
+        types.insert(event["type"].get<std::string>());
+    }
+    for (const auto* expected :
+         {"tenant.created", "plugin.enabled", "settings.updated", "hello.greeted"}) {
+        EXPECT_EQ(types.count(expected), 1u) << expected;
+    }
+    auto only = http().get("/api/v1/tenants/alpha/events?type=hello.greeted", kAdmin).json();
+    ASSERT_EQ(only["items"].size(), 1u);
+    EXPECT_EQ(only["items"][0]["source"], "api");
+    EXPECT_EQ(only["items"][0]["data"], json({{"name", "Ana"}}));
+
+    // Bad input: each a clear error, nothing stored.
+    expect_problem(http().send("POST", "/t/alpha/events", R"({"type": "Not A Type"})", kAdmin), 400);
+    expect_problem(http().send("POST", "/t/alpha/events", R"({"type": "a.b", "data": [1]})", kAdmin),
+                   400);
+    expect_problem(http().send("POST", "/t/alpha/events", R"({"type": )", kAdmin), 400);
+    expect_problem(http().send("POST", "/t/alpha/events", R"({"type": "a.b"})"), 401);
+    expect_problem(http().send("POST", "/t/nobody/events", R"({"type": "a.b"})", kAdmin), 404);
+    expect_problem(http().get("/api/v1/tenants/alpha/deliveries?status=lost", kAdmin), 400);
+    expect_problem(http().send("POST", "/api/v1/tenants/alpha/deliveries/" + id +
+                                           "/hello/log-greeting/redeliver",
+                               "", kAdmin),
+                   404);  // delivered, not dead
+    EXPECT_EQ(http().get("/api/v1/tenants/alpha/events?type=a.b", kAdmin).json()["items"].size(),
+              0u);
+}
+
 TEST_P(HostTest, CallerRequestIdIsKeptAndGarbageReplaced) {
     EXPECT_EQ(http().get("/healthz", {"X-Request-Id: n8n-run-42"}).header("x-request-id"),
               "n8n-run-42");

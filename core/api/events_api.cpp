@@ -1,0 +1,114 @@
+#include "api/events_api.h"
+
+namespace miconsul::api {
+
+namespace {
+using http::HttpRequest;
+using http::HttpResponse;
+using routing::PathParams;
+
+class Handlers {
+public:
+    explicit Handlers(const EventsDependencies& deps) : deps_(deps) {}
+
+    // POST /t/{tenant}/events {"type", "data"} → 202 {"id"}
+    HttpResponse publish(const HttpRequest& request, const PathParams& params) const {
+        const std::string& tenant = path_param(params, "tenant");
+        auto snapshot = deps_.tenants.find(tenant);
+        // The same 404 as plugin routes: callers cannot probe which tenants exist.
+        if (!snapshot || snapshot->tenant.status != "active") {
+            return HttpResponse::problem(404, "no such resource for this tenant");
+        }
+        if (!deps_.is_admin(request)) {
+            return HttpResponse::unauthorized("a valid bearer token is required");
+        }
+        auto parsed = parse_json_object(request);
+        if (auto* problem = std::get_if<HttpResponse>(&parsed)) return std::move(*problem);
+        const Json& body = std::get<Json>(parsed);
+        Json errors = Json::array();
+        for (const auto& [field, value] : body.items()) {
+            if (field != "type" && field != "data") {
+                errors.push_back({{"field", "/" + field}, {"message", "unknown field"}});
+            }
+        }
+        if (!body.contains("type") || !body["type"].is_string() ||
+            !bus::is_valid_event_type(body["type"].get<std::string>())) {
+            errors.push_back({{"field", "/type"},
+                              {"message", "must look like appointment.created: dot-separated"
+                                          " lower-case words"}});
+        }
+        if (body.contains("data") && !body["data"].is_object()) {
+            errors.push_back({{"field", "/data"}, {"message", "must be an object"}});
+        }
+        if (!errors.empty()) return invalid_fields("the event is not valid", errors);
+        const std::string id = deps_.bus.publish(tenant, "api", body["type"].get<std::string>(),
+                                                 body.value("data", Json::object()));
+        return HttpResponse::json({{"id", id}}, 202);
+    }
+
+    HttpResponse list_events(const HttpRequest& request, const PathParams& params) const {
+        const std::string& tenant = path_param(params, "id");
+        if (!deps_.tenants.find(tenant)) return HttpResponse::problem(404, "no tenant '" + tenant + "'");
+        auto limit = page_limit(request);
+        if (auto* problem = std::get_if<HttpResponse>(&limit)) return std::move(*problem);
+        Json items = Json::array();
+        for (const auto& event :
+             deps_.bus.events(tenant, std::string(request.query_value("type")), std::get<size_t>(limit))) {
+            items.push_back(event.to_json());
+        }
+        return HttpResponse::json({{"items", items}, {"next_cursor", nullptr}});
+    }
+
+    HttpResponse list_deliveries(const HttpRequest& request, const PathParams& params) const {
+        const std::string& tenant = path_param(params, "id");
+        if (!deps_.tenants.find(tenant)) return HttpResponse::problem(404, "no tenant '" + tenant + "'");
+        auto limit = page_limit(request);
+        if (auto* problem = std::get_if<HttpResponse>(&limit)) return std::move(*problem);
+        const std::string status(request.query_value("status"));
+        static const std::set<std::string> kStatuses = {"",          "pending", "delivering",
+                                                        "delivered", "dead",    "skipped"};
+        if (kStatuses.count(status) == 0) {
+            return HttpResponse::problem(
+                400, "status must be pending, delivering, delivered, dead or skipped");
+        }
+        Json items = Json::array();
+        for (const auto& delivery : deps_.bus.deliveries(tenant, status, std::get<size_t>(limit))) {
+            items.push_back(delivery.to_json());
+        }
+        return HttpResponse::json({{"items", items}, {"next_cursor", nullptr}});
+    }
+
+    HttpResponse redeliver(const HttpRequest&, const PathParams& params) const {
+        const std::string& tenant = path_param(params, "id");
+        const std::string subscriber =
+            path_param(params, "plugin") + "/" + path_param(params, "handler");
+        if (!deps_.bus.redeliver(tenant, path_param(params, "event"), subscriber)) {
+            return HttpResponse::problem(404, "no dead delivery of that event to " + subscriber);
+        }
+        return HttpResponse::json({{"status", "pending"}}, 202);
+    }
+
+private:
+    const EventsDependencies& deps_;
+};
+}  // namespace
+
+std::vector<routing::RouteDefinition> events_routes(const EventsDependencies& deps) {
+    const auto handlers = std::make_shared<const Handlers>(deps);
+    auto route = [&](const char* method, const char* pattern, auto member) {
+        return admin_route(deps.is_admin, handlers, method, pattern, member);
+    };
+    return {
+        // Its own gate (404 before 401, like plugin routes), so not behind admin_route.
+        routing::RouteDefinition{"POST", "/t/{tenant}/events", "core",
+                                 [handlers](const HttpRequest& request, const PathParams& params) {
+                                     return handlers->publish(request, params);
+                                 }},
+        route("GET", "/api/v1/tenants/{id}/events", &Handlers::list_events),
+        route("GET", "/api/v1/tenants/{id}/deliveries", &Handlers::list_deliveries),
+        route("POST", "/api/v1/tenants/{id}/deliveries/{event}/{plugin}/{handler}/redeliver",
+              &Handlers::redeliver),
+    };
+}
+
+}  // namespace miconsul::api

@@ -1,0 +1,120 @@
+// The event bus, embedded: events are stored in the platform database together with one
+// delivery per subscribed handler, in one transaction, then delivered by worker threads —
+// at least once, acknowledged per handler, retried with backoff, dead-lettered at the end.
+// A handler only gets events of tenants that have its plugin enabled (platform plugins get
+// platform events). See docs/events.md.
+#pragma once
+
+#include "clock/clock.h"
+#include "logging/log.h"
+#include "plugins/host_services.h"
+#include "plugins/registry.h"
+#include "storage/database.h"
+#include "tenants/tenant_store.h"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+namespace miconsul::bus {
+
+struct BusOptions {
+    std::chrono::milliseconds tick{500};
+    std::chrono::seconds lease{30};
+    int workers = 2;  // 0: tick() delivers what is due itself (tests)
+    int max_attempts = 8;
+    std::chrono::seconds retry_base{5};
+    std::chrono::seconds retry_cap{600};
+};
+
+struct EventRecord {
+    std::string id, tenant_id, type, source, time;
+    nlohmann::json data;
+    nlohmann::json to_json() const;
+};
+
+struct DeliveryRecord {
+    std::string event_id, subscriber, tenant_id, status;  // pending, delivering, delivered, dead
+    int attempts = 0;
+    std::string next_attempt_at;
+    std::optional<std::string> last_error, delivered_at;
+    nlohmann::json to_json() const;
+};
+
+/// Whether a handler's `pattern` ("a.b", or a prefix "a.*") matches event `type`.
+bool type_matches(std::string_view pattern, std::string_view type);
+
+/// Whether `type` looks like "appointment.created": dot-separated lower-case words, ≤ 128.
+bool is_valid_event_type(std::string_view type);
+
+class Bus {
+public:
+    Bus(storage::Database& database, tenants::TenantStore& tenants,
+        const plugins::PluginRegistry& registry, plugins::HostServices& services,
+        const clock::Clock& clock, logging::Log log, BusOptions options);
+    ~Bus();
+    Bus(const Bus&) = delete;
+    Bus& operator=(const Bus&) = delete;
+
+    void start();
+    /// Stops delivering; deliveries in progress finish. Idempotent.
+    void stop();
+
+    /// Stores the event and its deliveries atomically and returns its id. `tenant_id` is ""
+    /// for platform events; `source` is "core", "api" or a plugin's name. Throws on failure
+    /// (then nothing was stored).
+    std::string publish(const std::string& tenant_id, const std::string& source,
+                        const std::string& type, const nlohmann::json& data);
+
+    /// One step: recover deliveries of a stopped instance, then deliver what is due. Called by
+    /// the bus thread, or by tests that did not start() it: never by both.
+    void tick();
+
+    /// A tenant's events, newest first, optionally of one type.
+    std::vector<EventRecord> events(const std::string& tenant_id, const std::string& type,
+                                    size_t limit);
+
+    /// A tenant's deliveries of one status ("" = any), newest first.
+    std::vector<DeliveryRecord> deliveries(const std::string& tenant_id, const std::string& status,
+                                           size_t limit);
+
+    /// Puts a dead delivery back in the queue. False if there is no such dead delivery.
+    bool redeliver(const std::string& tenant_id, const std::string& event_id,
+                   const std::string& subscriber);
+
+private:
+    void dispatch(clock::TimePoint now);
+    void deliver(const DeliveryRecord& delivery);
+    void loop();
+    void work();
+    void wake_up();
+
+    storage::Database& database_;
+    tenants::TenantStore& tenants_;
+    const plugins::PluginRegistry& registry_;
+    plugins::HostServices& services_;
+    const clock::Clock& clock_;
+    logging::Log log_;
+    BusOptions options_;
+    const std::string instance_id_;
+
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    std::deque<DeliveryRecord> ready_;
+    size_t delivering_ = 0;
+    bool woken_ = false;
+    bool stopping_ = false;
+    std::thread ticker_;
+    std::vector<std::thread> workers_;
+};
+
+}  // namespace miconsul::bus
