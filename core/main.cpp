@@ -5,6 +5,8 @@
 
 #include <miconsul/plugin_abi.h>
 
+#include <curl/curl.h>
+
 #include <csignal>
 #include <cstring>
 #include <iostream>
@@ -99,6 +101,8 @@ int main(int argc, char** argv) {
                                                      ? miconsul::logging::LogFormat::json
                                                      : miconsul::logging::LogFormat::plain);
 
+    // libcurl's global state must be set up before any thread uses it.
+    curl_global_init(CURL_GLOBAL_DEFAULT);
     // Block the stop signals before any thread starts, so every thread inherits the mask and
     // only sigwait below receives them.
     sigset_t stop_signals;

@@ -65,7 +65,9 @@ public:
         const std::string& plugin_name = path_param(params, "plugin");
         if (!deps_.tenants.find(tenant)) return tenant_not_found(tenant);
         auto plugin = deps_.registry.find_loaded(plugin_name);
-        if (!plugin) return HttpResponse::problem(404, "no loaded plugin '" + plugin_name + "'");
+        if (!plugin || plugin->manifest.scope != plugins::Scope::tenant) {
+            return HttpResponse::problem(404, "no loaded tenant plugin '" + plugin_name + "'");
+        }
         Json items = Json::array();
         for (const auto& schedule : plugin->schedules) {
             items.push_back(schedule_json(tenant, plugin_name, schedule));

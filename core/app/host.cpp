@@ -4,6 +4,7 @@
 #include "api/health_api.h"
 #include "api/management_api.h"
 #include "api/runs_api.h"
+#include "api/webhooks_api.h"
 #include "app/dispatcher.h"
 #include "auth/token_hash.h"
 #include "bus/bus.h"
@@ -17,6 +18,10 @@
 #include "storage/migrations.h"
 #include "tenants/change_listener.h"
 #include "tenants/tenant_store.h"
+#include "webhooks/webhooks.h"
+
+#include <fstream>
+#include <sys/stat.h>
 
 #include <stdexcept>
 
@@ -34,6 +39,8 @@ struct Host::Parts {
     std::unique_ptr<api::HealthDependencies> health;
     std::unique_ptr<api::ManagementDependencies> management;
     clock::SystemClock clock;
+    std::unique_ptr<webhooks::Webhooks> webhooks;  // null without a secret key
+    std::unique_ptr<api::WebhooksDependencies> webhooks_api;
     std::unique_ptr<bus::Bus> bus;
     std::unique_ptr<api::EventsDependencies> events;
     std::unique_ptr<scheduler::Scheduler> scheduler;
@@ -98,6 +105,22 @@ void Host::start() {
     parts.bus = std::make_unique<bus::Bus>(*parts.database, *parts.tenants, parts.registry,
                                            *parts.services, parts.clock, log_, bus::BusOptions{});
     parts.services->bus = parts.bus.get();
+    if (auto key = secret_key()) {
+        webhooks::WebhookOptions webhook_options;
+        webhook_options.failure_limit = config_.webhook_failure_limit;
+        webhook_options.timeout = std::chrono::milliseconds(config_.webhook_timeout_ms);
+        parts.webhooks = std::make_unique<webhooks::Webhooks>(
+            *parts.database, auth::SecretBox(*key), log_, webhook_options);
+        parts.bus->set_webhooks(parts.webhooks.get());
+    } else {
+        log_.warn("webhooks are off: set secret_key (MICONSUL_SECRET_KEY) to encrypt their "
+                  "secrets");
+    }
+    parts.webhooks_api = std::make_unique<api::WebhooksDependencies>(
+        api::WebhooksDependencies{parts.webhooks.get(), *parts.tenants, is_admin});
+    if (auto problem = parts.router.add_all(api::webhooks_routes(*parts.webhooks_api))) {
+        throw std::logic_error(*problem);
+    }
     parts.events = std::make_unique<api::EventsDependencies>(
         api::EventsDependencies{*parts.bus, *parts.tenants, is_admin});
     if (auto problem = parts.router.add_all(api::events_routes(*parts.events))) {
@@ -158,6 +181,23 @@ void Host::start() {
                                              ? "sqlite"
                                              : "postgresql"},
                             {"plugin_dir", config_.plugin_dir.string()}});
+}
+
+std::optional<std::string> Host::secret_key() const {
+    if (!config_.secret_key.empty()) return config_.secret_key;
+    if (config_.database_url.rfind("sqlite://", 0) != 0) return std::nullopt;
+    // Embedded: one instance, so a key file beside the data is enough (and is not in the
+    // database, which is what a leaked backup exposes).
+    const auto path = config_.data_dir / "secret.key";
+    std::ifstream existing(path);
+    std::string key;
+    if (existing >> key && key.size() == 64) return key;
+    key = auth::SecretBox::generate_key_hex();
+    const mode_t previous = umask(077);
+    std::ofstream(path) << key << "\n";
+    umask(previous);
+    log_.info("created a webhook secret key", {{"file", path.string()}});
+    return key;
 }
 
 uint16_t Host::port() const { return parts_->server ? parts_->server->port() : 0; }

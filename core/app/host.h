@@ -7,6 +7,8 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <string>
 
 namespace miconsul::app {
 
@@ -31,6 +33,8 @@ public:
 
 private:
     struct Parts;
+    /// The key that encrypts webhook secrets: configured, or a key file when embedded.
+    std::optional<std::string> secret_key() const;
     config::Config config_;
     logging::Log log_;
     std::atomic<bool> draining_{false};

@@ -2,6 +2,7 @@
 
 #include "ids/ids.h"
 #include "storage/json_statement.h"
+#include "webhooks/webhooks.h"
 
 #include <regex>
 
@@ -135,6 +136,11 @@ std::string Bus::publish(const std::string& tenant_id, const std::string& source
     database_.with_platform([&](soci::session& session) {
         // One transaction: an event is never stored without its deliveries, nor the reverse.
         soci::transaction transaction(session);
+        if (webhooks_ != nullptr && !tenant_id.empty()) {
+            for (auto& subscriber : webhooks_->subscribers_for(session, tenant_id, type)) {
+                subscribers.push_back(std::move(subscriber));
+            }
+        }
         session << "INSERT INTO events (id, type, tenant_id, source, time, data)"
                    " VALUES (:id, :type, :tenant, :source, :time, :data)",
             soci::use(id, "id"), soci::use(type, "type"), soci::use(tenant_id, "tenant"),
@@ -235,29 +241,6 @@ void Bus::deliver(const DeliveryRecord& delivery) {
              soci::use(delivery.event_id, "id"));
         for (const auto& row : rows) event = read_event(row);
     });
-    const auto [plugin_name, handler_name] = split_subscriber(delivery.subscriber);
-    auto plugin = registry_.find_loaded(plugin_name);
-    const plugins::EventHandlerInfo* handler = nullptr;
-    if (plugin) {
-        for (const auto& candidate : plugin->event_handlers) {
-            if (candidate.name == handler_name) handler = &candidate;
-        }
-    }
-    std::string settings_json = "{}", timezone = "UTC", locale;
-    bool deliverable = event && handler != nullptr;
-    if (deliverable && !delivery.tenant_id.empty()) {
-        deliverable = false;
-        auto snapshot = tenants_.find(delivery.tenant_id);
-        if (snapshot && snapshot->tenant.status == "active") {
-            auto settings = snapshot->enabled_settings.find(plugin_name);
-            if (settings != snapshot->enabled_settings.end()) {
-                deliverable = true;
-                settings_json = settings->second;
-                timezone = snapshot->tenant.timezone;
-                locale = snapshot->tenant.locale;
-            }
-        }
-    }
     const std::string now = text(clock_.now());
     auto record = [&](const std::string& status, const std::optional<std::string>& error,
                       const std::string& next_attempt_at) {
@@ -276,10 +259,66 @@ void Bus::deliver(const DeliveryRecord& delivery) {
                 soci::use(instance_id_, "owner");
         });
     };
-    if (!deliverable) {
-        // The plugin was disabled (or unloaded) since: it must get none of this tenant's events.
-        record("skipped", std::string("the subscriber is no longer enabled for this tenant"), now);
+    {
+        std::lock_guard lock(mutex_);
+        ++delivering_;
+    }
+    std::optional<std::string> failure;
+    if (!event) {
+        failure = std::nullopt;
+    } else if (delivery.subscriber.rfind("webhook:", 0) == 0) {
+        failure = deliver_to_webhook(delivery, *event);
+    } else {
+        failure = deliver_to_handler(delivery, *event);
+    }
+    {
+        std::lock_guard lock(mutex_);
+        --delivering_;
+    }
+    if (!failure) {
+        // The subscriber was disabled, deleted or unloaded since: it must get nothing more.
+        record("skipped", std::string("the subscriber no longer takes this tenant's events"), now);
         return;
+    }
+    if (failure->empty()) {
+        record("delivered", std::nullopt, now);
+        return;
+    }
+    if (delivery.attempts < options_.max_attempts) {
+        const std::chrono::seconds backoff = std::min<std::chrono::seconds>(
+            options_.retry_base * (1 << std::min(delivery.attempts - 1, 20)), options_.retry_cap);
+        record("pending", *failure, text(clock_.now() + backoff));
+        return;
+    }
+    record("dead", *failure, now);
+    log_.error("event delivery dead-lettered", {{"event", delivery.event_id},
+                                                {"type", event->type},
+                                                {"subscriber", delivery.subscriber},
+                                                {"tenant", delivery.tenant_id},
+                                                {"attempts", delivery.attempts},
+                                                {"error", *failure}});
+}
+
+std::optional<std::string> Bus::deliver_to_handler(const DeliveryRecord& delivery,
+                                                   const EventRecord& event) {
+    const auto [plugin_name, handler_name] = split_subscriber(delivery.subscriber);
+    auto plugin = registry_.find_loaded(plugin_name);
+    const plugins::EventHandlerInfo* handler = nullptr;
+    if (plugin) {
+        for (const auto& candidate : plugin->event_handlers) {
+            if (candidate.name == handler_name) handler = &candidate;
+        }
+    }
+    if (handler == nullptr) return std::nullopt;
+    std::string settings_json = "{}", timezone = "UTC", locale;
+    if (!delivery.tenant_id.empty()) {
+        auto snapshot = tenants_.find(delivery.tenant_id);
+        if (!snapshot || snapshot->tenant.status != "active") return std::nullopt;
+        auto settings = snapshot->enabled_settings.find(plugin_name);
+        if (settings == snapshot->enabled_settings.end()) return std::nullopt;
+        settings_json = settings->second;
+        timezone = snapshot->tenant.timezone;
+        locale = snapshot->tenant.locale;
     }
     mc_context context;
     context.plugin = plugin.get();
@@ -291,44 +330,40 @@ void Bus::deliver(const DeliveryRecord& delivery) {
                        timezone.c_str(),        locale.c_str(),
                        settings_json.c_str(),   context.request_id.c_str(),
                        0};
-    const std::string data_text = event->data.dump();
-    const mc_event plugin_event{sizeof(mc_event),     event->id.c_str(),     event->type.c_str(),
-                                event->tenant_id.c_str(), event->source.c_str(),
-                                event->time.c_str(),  data_text.c_str()};
-    {
-        std::lock_guard lock(mutex_);
-        ++delivering_;
-    }
+    const std::string data_text = event.data.dump();
+    const mc_event plugin_event{sizeof(mc_event),       event.id.c_str(),     event.type.c_str(),
+                                event.tenant_id.c_str(), event.source.c_str(),
+                                event.time.c_str(),     data_text.c_str()};
     mc_status status = MC_ERR_INTERNAL;
     try {
         status = handler->handler(handler->user_data, &call, &plugin_event);
     } catch (...) {
         context.last_logged_error = "an exception escaped the event handler";
     }
-    {
-        std::lock_guard lock(mutex_);
-        --delivering_;
+    if (status == MC_OK) return std::string();
+    return context.last_logged_error.empty() ? "the event handler reported a failure"
+                                             : context.last_logged_error;
+}
+
+std::optional<std::string> Bus::deliver_to_webhook(const DeliveryRecord& delivery,
+                                                   const EventRecord& event) {
+    if (webhooks_ == nullptr) return std::nullopt;
+    const auto outcome = webhooks_->deliver(delivery.subscriber, event.to_json(), delivery.attempts);
+    if (outcome.disabled_now) {
+        const auto& disabled = *outcome.disabled_now;
+        try {
+            publish(disabled.tenant_id, "core", "webhook.disabled",
+                    {{"id", disabled.id},
+                     {"url", disabled.url},
+                     {"reason", disabled.disabled_reason.value_or("")}});
+        } catch (const std::exception& failure) {
+            log_.error("core event not stored", {{"type", "webhook.disabled"},
+                                                 {"reason", failure.what()}});
+        }
     }
-    if (status == MC_OK) {
-        record("delivered", std::nullopt, now);
-        return;
-    }
-    const std::string error = context.last_logged_error.empty()
-                                  ? "the event handler reported a failure"
-                                  : context.last_logged_error;
-    if (delivery.attempts < options_.max_attempts) {
-        const std::chrono::seconds backoff = std::min<std::chrono::seconds>(
-            options_.retry_base * (1 << std::min(delivery.attempts - 1, 20)), options_.retry_cap);
-        record("pending", error, text(clock_.now() + backoff));
-        return;
-    }
-    record("dead", error, now);
-    log_.error("event delivery dead-lettered", {{"event", delivery.event_id},
-                                                {"type", event->type},
-                                                {"subscriber", delivery.subscriber},
-                                                {"tenant", delivery.tenant_id},
-                                                {"attempts", delivery.attempts},
-                                                {"error", error}});
+    if (outcome.skip) return std::nullopt;
+    if (outcome.delivered) return std::string();
+    return outcome.error;
 }
 
 std::vector<EventRecord> Bus::events(const std::string& tenant_id, const std::string& type,

@@ -25,6 +25,10 @@
 #include <thread>
 #include <vector>
 
+namespace miconsul::webhooks {
+class Webhooks;
+}
+
 namespace miconsul::bus {
 
 struct BusOptions {
@@ -65,6 +69,9 @@ public:
     Bus(const Bus&) = delete;
     Bus& operator=(const Bus&) = delete;
 
+    /// Lets the bus fan events out to tenants' webhook subscriptions too. Call before start().
+    void set_webhooks(webhooks::Webhooks* webhooks) { webhooks_ = webhooks; }
+
     void start();
     /// Stops delivering; deliveries in progress finish. Idempotent.
     void stop();
@@ -94,6 +101,12 @@ public:
 private:
     void dispatch(clock::TimePoint now);
     void deliver(const DeliveryRecord& delivery);
+    /// Runs one delivery to a plugin handler; the error text when it failed, "" when delivered,
+    /// nullopt when the subscriber may not receive it any more (skipped).
+    std::optional<std::string> deliver_to_handler(const DeliveryRecord& delivery,
+                                                  const EventRecord& event);
+    std::optional<std::string> deliver_to_webhook(const DeliveryRecord& delivery,
+                                                  const EventRecord& event);
     void loop();
     void work();
     void wake_up();
@@ -106,6 +119,7 @@ private:
     logging::Log log_;
     BusOptions options_;
     const std::string instance_id_;
+    webhooks::Webhooks* webhooks_ = nullptr;
 
     std::mutex mutex_;
     std::condition_variable wake_;

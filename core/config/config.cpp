@@ -105,6 +105,19 @@ const std::vector<std::pair<std::string, Setter>>& setters() {
          number_setter(&Config::scheduler_workers, 1, 64, "scheduler_workers")},
         {"scheduler_tick_ms",
          number_setter(&Config::scheduler_tick_ms, 50, 60000, "scheduler_tick_ms")},
+        {"secret_key",
+         [](Config& config, const std::string& text) -> std::optional<std::string> {
+             if (text.size() != 64 || text.find_first_not_of("0123456789abcdefABCDEF") !=
+                                          std::string::npos) {
+                 return "secret_key must be 64 hex digits (head -c 32 /dev/urandom | xxd -p -c 64)";
+             }
+             config.secret_key = text;
+             return std::nullopt;
+         }},
+        {"webhook_failure_limit",
+         number_setter(&Config::webhook_failure_limit, 1, 1000, "webhook_failure_limit")},
+        {"webhook_timeout_ms",
+         number_setter(&Config::webhook_timeout_ms, 100, 60000, "webhook_timeout_ms")},
         {"admin_token_sha256",
          [](Config& config, const std::string& text) -> std::optional<std::string> {
              if (!auth::is_sha256_hex(text)) {

@@ -28,6 +28,11 @@ struct Config {
     int shutdown_grace_ms = 10000;
     int scheduler_workers = 2;     // threads that execute scheduled runs
     int scheduler_tick_ms = 1000;  // how often due schedules are looked for
+    /// 64 hex digits: the key that encrypts webhook secrets at rest. Empty: on SQLite the host
+    /// keeps one in <data_dir>/secret.key (created 0600); on PostgreSQL webhooks are refused.
+    std::string secret_key;
+    int webhook_failure_limit = 10;  // consecutive failures that disable a subscription
+    int webhook_timeout_ms = 10000;
     /// Hex SHA-256 of the admin bearer token. The token itself never sits in a file.
     std::string admin_token_sha256;
 };

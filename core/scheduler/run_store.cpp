@@ -138,6 +138,15 @@ void RunStore::heartbeat(const std::vector<std::string>& ids, const std::string&
 int RunStore::requeue_expired(const std::string& now) {
     long long requeued = 0;
     database_.with_platform([&](soci::session& session) {
+        soci::transaction transaction(session);
+        // A run that already used its attempts (it may be what crashed the instances) fails
+        // instead of going round again.
+        session << "UPDATE scheduled_runs SET status = 'failed', finished_at = :now,"
+                   " lease_owner = NULL, lease_until = NULL,"
+                   " error = 'the instance running it stopped, and no attempts are left'"
+                   " WHERE status = 'running' AND lease_until < :expired_before"
+                   " AND attempts >= max_attempts",
+            soci::use(now, "now"), soci::use(now, "expired_before");
         soci::statement statement =
             (session.prepare << "UPDATE scheduled_runs SET status = 'queued', lease_owner = NULL,"
                                 " lease_until = NULL, next_attempt_at = :now,"
@@ -146,6 +155,7 @@ int RunStore::requeue_expired(const std::string& now) {
              soci::use(now, "now"), soci::use(now, "expired_before"));
         statement.execute(true);
         requeued = statement.get_affected_rows();
+        transaction.commit();
     });
     return static_cast<int>(requeued);
 }

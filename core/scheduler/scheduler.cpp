@@ -37,7 +37,12 @@ Scheduler::Scheduler(storage::Database& database, tenants::TenantStore& tenants,
                      const clock::Clock& clock, logging::Log log, SchedulerOptions options)
     : database_(database), tenants_(tenants), registry_(registry), services_(services),
       clock_(clock), log_(std::move(log)), options_(options), runs_(database),
-      instance_id_(ids::random_request_id()) {}
+      instance_id_(ids::random_request_id()) {
+    // A lease must outlive several ticks, or a slow tick would let another instance take over
+    // a healthy run.
+    options_.lease = std::max(options_.lease,
+                              std::chrono::ceil<std::chrono::seconds>(options_.tick * 3));
+}
 
 Scheduler::~Scheduler() { stop(); }
 
@@ -53,9 +58,16 @@ void Scheduler::stop() {
         stopping_ = true;
     }
     wake_.notify_all();
-    if (ticker_.joinable()) ticker_.join();
+    // Workers finish the runs they hold while the ticker still renews their leases; only then
+    // does the ticker stop.
     for (auto& worker : workers_) worker.join();
     workers_.clear();
+    {
+        std::lock_guard lock(mutex_);
+        ticker_stopping_ = true;
+    }
+    wake_.notify_all();
+    if (ticker_.joinable()) ticker_.join();
 }
 
 std::optional<Scheduler::Target> Scheduler::resolve(const ScheduleKey& key) const {
@@ -120,10 +132,9 @@ void Scheduler::plan(TimePoint now) {
         }
         planned_loaded_ = true;
     }
-    if (!paused_loaded_) {
-        paused_ = runs_.paused();
-        paused_loaded_ = true;
-    }
+    // Read every tick: a pause made through another instance must hold here too.
+    paused_ = runs_.paused();
+    paused_loaded_ = true;
     std::set<ScheduleKey> live;
     for (const auto& key : all_keys()) {
         live.insert(key);
@@ -146,10 +157,13 @@ void Scheduler::plan(TimePoint now) {
         }
         if (instants.empty()) continue;
         const bool capped = instants.size() == kMaxInstantsPerTick;
-        const auto grace = std::chrono::seconds(schedule.misfire_grace_seconds);
+        // Never less than two ticks: an instant a tick is late for is not a misfire.
+        const auto grace = std::max<std::chrono::seconds>(
+            std::chrono::seconds(schedule.misfire_grace_seconds),
+            std::chrono::ceil<std::chrono::seconds>(options_.tick * 2));
         std::vector<Instant> missed, timely;
         for (const auto& instant : instants) {
-            (now - instant > grace ? missed : timely).push_back(instant);
+            (to_instant(now) - instant > grace ? missed : timely).push_back(instant);
         }
         const std::string now_text = text(now);
         auto make_run = [&](Instant instant) {
@@ -420,13 +434,19 @@ void Scheduler::wake_up() {
 
 void Scheduler::loop() {
     std::unique_lock lock(mutex_);
-    while (!stopping_) {
+    while (!ticker_stopping_) {
         woken_ = false;
+        const bool draining = stopping_;
         lock.unlock();
-        tick();
+        if (draining) {
+            renew_leases(clock_.now());  // no new work, but keep what runs ours
+        } else {
+            tick();
+        }
         lock.lock();
         // A manual run or a retry wakes the loop at once; otherwise one tick later.
-        wake_.wait_for(lock, options_.tick, [this] { return stopping_ || woken_; });
+        wake_.wait_for(lock, options_.tick,
+                       [this, draining] { return ticker_stopping_ || woken_ || (stopping_ && !draining); });
     }
 }
 

@@ -58,8 +58,8 @@ public:
     void tick();
 
     /// Queues a run of a schedule now, seeing `as_of` (default: now) as its scheduled instant.
-    /// With `wait`, executes it before returning (or until its timeout) and returns the
-    /// finished record. Returns the reason when the schedule does not exist for the tenant.
+    /// With `wait`, executes it on the calling thread before returning (however long the
+    /// handler takes; its timeout only marks it) and returns the finished record. Returns the reason when the schedule does not exist for the tenant.
     std::variant<RunRecord, std::string> trigger(const ScheduleKey& key,
                                                  std::optional<clock::TimePoint> as_of, bool wait);
 
@@ -110,7 +110,8 @@ private:
     std::map<std::string, std::chrono::seconds> timeouts_;       // run id → its timeout
     std::set<std::string> timed_out_marked_;
     bool woken_ = false;
-    bool stopping_ = false;
+    bool stopping_ = false;         // no new work
+    bool ticker_stopping_ = false;  // set once the workers are done
     std::thread ticker_;
     std::vector<std::thread> workers_;
 };

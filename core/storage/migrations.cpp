@@ -197,6 +197,22 @@ CREATE TABLE event_deliveries (
 CREATE INDEX event_deliveries_due ON event_deliveries (status, next_attempt_at);
 CREATE INDEX event_deliveries_by_tenant ON event_deliveries (tenant_id, created_at);
 )sql"},
+        {4, "webhook subscriptions",
+         R"sql(
+CREATE TABLE webhook_subscriptions (
+  id TEXT PRIMARY KEY,
+  tenant_id TEXT NOT NULL,
+  url TEXT NOT NULL,
+  event_types TEXT NOT NULL,
+  secret_sealed TEXT NOT NULL,
+  status TEXT NOT NULL,
+  consecutive_failures INTEGER NOT NULL,
+  disabled_reason TEXT,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+CREATE INDEX webhook_subscriptions_by_tenant ON webhook_subscriptions (tenant_id, status);
+)sql"},
     };
     return migrations;
 }
