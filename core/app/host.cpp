@@ -102,8 +102,10 @@ void Host::start() {
     }
     parts.health = std::make_unique<api::HealthDependencies>(
         api::HealthDependencies{*parts.database, parts.registry, redis_address, draining_});
+    bus::BusOptions bus_options;
+    bus_options.retry_base = std::chrono::milliseconds(config_.event_retry_base_ms);
     parts.bus = std::make_unique<bus::Bus>(*parts.database, *parts.tenants, parts.registry,
-                                           *parts.services, parts.clock, log_, bus::BusOptions{});
+                                           *parts.services, parts.clock, log_, bus_options);
     parts.services->bus = parts.bus.get();
     if (auto key = secret_key()) {
         webhooks::WebhookOptions webhook_options;

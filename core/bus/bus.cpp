@@ -285,7 +285,7 @@ void Bus::deliver(const DeliveryRecord& delivery) {
         return;
     }
     if (delivery.attempts < options_.max_attempts) {
-        const std::chrono::seconds backoff = std::min<std::chrono::seconds>(
+        const std::chrono::milliseconds backoff = std::min<std::chrono::milliseconds>(
             options_.retry_base * (1 << std::min(delivery.attempts - 1, 20)), options_.retry_cap);
         record("pending", *failure, text(clock_.now() + backoff));
         return;

@@ -36,8 +36,8 @@ struct BusOptions {
     std::chrono::seconds lease{30};
     int workers = 2;  // 0: tick() delivers what is due itself (tests)
     int max_attempts = 8;
-    std::chrono::seconds retry_base{5};
-    std::chrono::seconds retry_cap{600};
+    std::chrono::milliseconds retry_base{5000};  // doubled at each failed attempt
+    std::chrono::milliseconds retry_cap{600000};
 };
 
 struct EventRecord {

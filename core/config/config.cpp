@@ -114,6 +114,8 @@ const std::vector<std::pair<std::string, Setter>>& setters() {
              config.secret_key = text;
              return std::nullopt;
          }},
+        {"event_retry_base_ms",
+         number_setter(&Config::event_retry_base_ms, 100, 600000, "event_retry_base_ms")},
         {"webhook_failure_limit",
          number_setter(&Config::webhook_failure_limit, 1, 1000, "webhook_failure_limit")},
         {"webhook_timeout_ms",

@@ -31,6 +31,7 @@ struct Config {
     /// 64 hex digits: the key that encrypts webhook secrets at rest. Empty: on SQLite the host
     /// keeps one in <data_dir>/secret.key (created 0600); on PostgreSQL webhooks are refused.
     std::string secret_key;
+    int event_retry_base_ms = 5000;  // first retry of a failed delivery; doubled each time
     int webhook_failure_limit = 10;  // consecutive failures that disable a subscription
     int webhook_timeout_ms = 10000;
     /// Hex SHA-256 of the admin bearer token. The token itself never sits in a file.

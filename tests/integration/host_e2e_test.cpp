@@ -1,6 +1,9 @@
 // End-to-end: the real miconsul-host binary over HTTP, on SQLite and on PostgreSQL.
 #include "support/host_process.h"
+#include "support/http_receiver.h"
 #include "support/test_environment.h"
+
+#include <openssl/hmac.h>
 
 #include <gtest/gtest.h>
 
@@ -55,7 +58,10 @@ protected:
     }
 
     virtual std::map<std::string, std::string> extra_environment() const {
-        return {{"MICONSUL_SCHEDULER_TICK_MS", "100"}};
+        return {{"MICONSUL_SCHEDULER_TICK_MS", "100"},
+                {"MICONSUL_EVENT_RETRY_BASE_MS", "100"},
+                {"MICONSUL_WEBHOOK_FAILURE_LIMIT", "2"},
+                {"MICONSUL_SECRET_KEY", std::string(64, 'a')}};
     }
     std::filesystem::path plugins() const { return scratch_.path() / "plugins"; }
     const miconsul::testing::HttpClient& http() const { return host_->http(); }
@@ -396,6 +402,126 @@ TEST_P(HostTest, EventsArePublishedRecordedAndDeliveredToEnabledHandlers) {
                    404);  // delivered, not dead
     EXPECT_EQ(http().get("/api/v1/tenants/alpha/events?type=a.b", kAdmin).json()["items"].size(),
               0u);
+}
+
+// What an n8n Code node (or any receiver) does to trust a delivery: recompute the HMAC.
+bool signature_is_valid(const std::string& header, const std::string& secret,
+                        const std::string& body) {
+    const auto comma = header.find(",v1=");
+    if (header.rfind("t=", 0) != 0 || comma == std::string::npos) return false;
+    const std::string timestamp = header.substr(2, comma - 2);
+    const std::string signed_text = timestamp + "." + body;
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+         reinterpret_cast<const unsigned char*>(signed_text.data()), signed_text.size(), digest,
+         &length);
+    char hex[2 * EVP_MAX_MD_SIZE + 1];
+    for (unsigned int i = 0; i < length; ++i) snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+    return header.substr(comma + 4) == std::string(hex, 2 * length);
+}
+
+TEST_P(HostTest, WebhooksReceiveSignedEventsOfTheirTypesOnly) {
+    miconsul::testing::HttpReceiver receiver;
+    create_tenant("alpha");
+    create_tenant("beta");
+    auto created = http().send("POST", "/api/v1/tenants/alpha/webhooks",
+                               json{{"url", receiver.url()}, {"event_types", {"hello.*"}}}.dump(),
+                               kAdmin);
+    ASSERT_EQ(created.status, 201) << created.body;
+    const std::string secret = created.json()["secret"];
+    EXPECT_EQ(secret.rfind("whsec_", 0), 0u);
+    auto listed = http().get("/api/v1/tenants/alpha/webhooks", kAdmin).json()["items"];
+    ASSERT_EQ(listed.size(), 1u);
+    EXPECT_FALSE(listed[0].contains("secret")) << "the secret is shown once";
+    EXPECT_TRUE(http().get("/api/v1/tenants/beta/webhooks", kAdmin).json()["items"].empty());
+
+    ASSERT_EQ(http().send("POST", "/t/alpha/events", R"({"type": "other.thing"})", kAdmin).status,
+              202);
+    ASSERT_EQ(http().send("POST", "/t/beta/events", R"({"type": "hello.greeted"})", kAdmin).status,
+              202);
+    auto published = http().send("POST", "/t/alpha/events",
+                                 R"({"type": "hello.greeted", "data": {"name": "Ana"}})", kAdmin);
+    ASSERT_EQ(published.status, 202);
+    ASSERT_TRUE(receiver.wait_for(1)) << host_->log();
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    const auto requests = receiver.received();
+    ASSERT_EQ(requests.size(), 1u) << "only alpha's hello.* events";
+    const auto& request = requests[0];
+    EXPECT_EQ(request.method, "POST");
+    EXPECT_EQ(request.path, "/hook");
+    EXPECT_EQ(request.headers.at("content-type"), "application/json");
+    EXPECT_EQ(request.headers.at("x-miconsul-event-type"), "hello.greeted");
+    const json body = json::parse(request.body);
+    EXPECT_EQ(body["id"], published.json()["id"]);
+    EXPECT_EQ(body["tenant"], "alpha");
+    EXPECT_EQ(body["data"], json({{"name", "Ana"}}));
+    EXPECT_TRUE(signature_is_valid(request.headers.at("x-miconsul-signature"), secret, request.body))
+        << request.headers.at("x-miconsul-signature");
+    EXPECT_FALSE(signature_is_valid(request.headers.at("x-miconsul-signature"), "whsec_wrong",
+                                    request.body));
+}
+
+TEST_P(HostTest, FailingWebhookIsRetriedThenDisabledWithAnEvent) {
+    miconsul::testing::HttpReceiver receiver;
+    receiver.answer_with(500);
+    create_tenant("alpha");
+    auto created = http().send("POST", "/api/v1/tenants/alpha/webhooks",
+                               json{{"url", receiver.url()}, {"event_types", {"order.*"}}}.dump(),
+                               kAdmin);
+    ASSERT_EQ(created.status, 201) << created.body;
+    const std::string id = created.json()["id"];
+    ASSERT_EQ(http().send("POST", "/t/alpha/events", R"({"type": "order.placed"})", kAdmin).status,
+              202);
+    ASSERT_TRUE(receiver.wait_for(2)) << "a failed delivery is retried";
+    json subscription;
+    for (int attempt = 0; attempt < 60; ++attempt) {
+        subscription = http().get("/api/v1/tenants/alpha/webhooks", kAdmin).json()["items"][0];
+        if (subscription["status"] == "disabled") break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_EQ(subscription["status"], "disabled");
+    EXPECT_NE(subscription["disabled_reason"].get<std::string>().find("HTTP 500"),
+              std::string::npos);
+    const auto events = http().get("/api/v1/tenants/alpha/events?type=webhook.disabled", kAdmin)
+                            .json()["items"];
+    ASSERT_EQ(events.size(), 1u);
+    EXPECT_EQ(events[0]["data"]["id"], id);
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    EXPECT_EQ(receiver.received().size(), 2u) << "nothing more goes to a disabled subscription";
+
+    receiver.answer_with(200);
+    auto reactivated =
+        http().send("POST", "/api/v1/tenants/alpha/webhooks/" + id + "/reactivate", "", kAdmin);
+    ASSERT_EQ(reactivated.status, 200) << reactivated.body;
+    EXPECT_EQ(reactivated.json()["status"], "active");
+    ASSERT_EQ(http().send("POST", "/t/alpha/events", R"({"type": "order.paid"})", kAdmin).status,
+              202);
+    EXPECT_TRUE(receiver.wait_for(3));
+    EXPECT_EQ(http().send("DELETE", "/api/v1/tenants/alpha/webhooks/" + id, "", kAdmin).status,
+              204);
+    expect_problem(http().send("DELETE", "/api/v1/tenants/alpha/webhooks/" + id, "", kAdmin), 404);
+}
+
+TEST_P(HostTest, WebhookSubscriptionsRefuseBadInput) {
+    create_tenant("alpha");
+    const std::string path = "/api/v1/tenants/alpha/webhooks";
+    expect_problem(http().send("POST", path, R"({"url": "ftp://x", "event_types": ["a.b"]})",
+                               kAdmin),
+                   400);
+    expect_problem(http().send("POST", path, R"({"url": "https://x.example/h", "event_types": []})",
+                               kAdmin),
+                   400);
+    expect_problem(http().send("POST", path,
+                               R"({"url": "https://x.example/h", "event_types": ["Bad Type"]})",
+                               kAdmin),
+                   400);
+    expect_problem(http().send("POST", path, R"({"url": )", kAdmin), 400);
+    expect_problem(http().send("POST", path, R"({"url": "https://x.example/h", "event_types": ["a.b"]})"),
+                   401);
+    expect_problem(http().send("POST", "/api/v1/tenants/nobody/webhooks",
+                               R"({"url": "https://x.example/h", "event_types": ["a.b"]})", kAdmin),
+                   404);
 }
 
 TEST_P(HostTest, CallerRequestIdIsKeptAndGarbageReplaced) {
