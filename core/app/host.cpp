@@ -104,6 +104,7 @@ void Host::start() {
         api::HealthDependencies{*parts.database, parts.registry, redis_address, draining_});
     bus::BusOptions bus_options;
     bus_options.retry_base = std::chrono::milliseconds(config_.event_retry_base_ms);
+    bus_options.lease = std::chrono::milliseconds(config_.lease_ms);
     parts.bus = std::make_unique<bus::Bus>(*parts.database, *parts.tenants, parts.registry,
                                            *parts.services, parts.clock, log_, bus_options);
     parts.services->bus = parts.bus.get();
@@ -152,6 +153,7 @@ void Host::start() {
     scheduler::SchedulerOptions scheduler_options;
     scheduler_options.workers = config_.scheduler_workers;
     scheduler_options.tick = std::chrono::milliseconds(config_.scheduler_tick_ms);
+    scheduler_options.lease = std::chrono::milliseconds(config_.lease_ms);
     parts.scheduler = std::make_unique<scheduler::Scheduler>(
         *parts.database, *parts.tenants, parts.registry, *parts.services, parts.clock, log_,
         scheduler_options);

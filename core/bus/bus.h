@@ -33,7 +33,7 @@ namespace miconsul::bus {
 
 struct BusOptions {
     std::chrono::milliseconds tick{500};
-    std::chrono::seconds lease{30};
+    std::chrono::milliseconds lease{30000};  // a delivery not acknowledged by then is retaken
     int workers = 2;  // 0: tick() delivers what is due itself (tests)
     int max_attempts = 8;
     std::chrono::milliseconds retry_base{5000};  // doubled at each failed attempt

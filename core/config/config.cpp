@@ -105,6 +105,7 @@ const std::vector<std::pair<std::string, Setter>>& setters() {
          number_setter(&Config::scheduler_workers, 1, 64, "scheduler_workers")},
         {"scheduler_tick_ms",
          number_setter(&Config::scheduler_tick_ms, 50, 60000, "scheduler_tick_ms")},
+        {"lease_ms", number_setter(&Config::lease_ms, 1000, 3600000, "lease_ms")},
         {"secret_key",
          [](Config& config, const std::string& text) -> std::optional<std::string> {
              if (text.size() != 64 || text.find_first_not_of("0123456789abcdefABCDEF") !=

@@ -40,8 +40,7 @@ Scheduler::Scheduler(storage::Database& database, tenants::TenantStore& tenants,
       instance_id_(ids::random_request_id()) {
     // A lease must outlive several ticks, or a slow tick would let another instance take over
     // a healthy run.
-    options_.lease = std::max(options_.lease,
-                              std::chrono::ceil<std::chrono::seconds>(options_.tick * 3));
+    options_.lease = std::max(options_.lease, options_.tick * 3);
 }
 
 Scheduler::~Scheduler() { stop(); }

@@ -31,7 +31,7 @@ namespace miconsul::scheduler {
 
 struct SchedulerOptions {
     std::chrono::milliseconds tick{1000};
-    std::chrono::seconds lease{30};  // renewed every tick while a run executes
+    std::chrono::milliseconds lease{30000};  // renewed every tick while a run executes
     int workers = 2;                 // 0: tick() executes due runs itself (tests)
     std::chrono::seconds retry_base{30};
     std::chrono::seconds retry_cap{3600};

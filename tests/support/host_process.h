@@ -40,6 +40,8 @@ public:
                       std::chrono::milliseconds timeout = std::chrono::seconds(3)) const;
     /// Sends SIGTERM and returns the exit status (for shutdown tests).
     int terminate();
+    /// SIGKILL: the process dies at once, mid-work (crash tests).
+    void kill_hard();
     bool running() const;
 
 private:

@@ -1,0 +1,126 @@
+// Several real host processes on one PostgreSQL database: each scheduled instant runs once,
+// each event is handled once per handler, and work of an instance killed with SIGKILL is
+// recovered by another.
+#include "support/host_process.h"
+#include "support/test_environment.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+namespace {
+using miconsul::testing::HostOptions;
+using miconsul::testing::HostProcess;
+using miconsul::testing::kAdminHeader;
+using nlohmann::json;
+
+const std::vector<std::string> kAdmin = {kAdminHeader};
+
+class InstancesTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        MICONSUL_REQUIRE_POSTGRES();
+        database_url_ =
+            miconsul::testing::create_postgres_database(*miconsul::testing::postgres_admin_url());
+        std::filesystem::create_directories(scratch_.path() / "plugins");
+        std::filesystem::create_symlink(miconsul::testing::test_plugin_dir() / "test_counter.so",
+                                        scratch_.path() / "plugins" / "test_counter.so");
+    }
+
+    std::unique_ptr<HostProcess> start(const std::string& name) {
+        const auto data = scratch_.path() / name;
+        std::filesystem::create_directories(data);
+        return std::make_unique<HostProcess>(HostOptions{
+            data, scratch_.path() / "plugins", database_url_,
+            {{"MICONSUL_SCHEDULER_TICK_MS", "200"}, {"MICONSUL_LEASE_MS", "2000"}}});
+    }
+
+    static void setup_tenant(const HostProcess& host) {
+        ASSERT_EQ(host.http().send("POST", "/api/v1/tenants",
+                                   R"({"id":"sol","name":"Sol","timezone":"UTC"})", kAdmin)
+                      .status,
+                  201);
+        ASSERT_EQ(host.http().send("PUT", "/api/v1/tenants/sol/plugins/counter",
+                                   R"({"enabled":true})", kAdmin)
+                      .status,
+                  200);
+    }
+
+    // kind → {hits, distinct keys}
+    static std::map<std::string, std::pair<int, int>> hits(const HostProcess& host) {
+        std::map<std::string, std::pair<int, int>> counts;
+        const json rows = host.http().get("/t/sol/counter/hits", kAdmin).json();
+        for (const auto& row : rows) {
+            counts[row["kind"]] = {row["hits"].get<int>(), row["distinct_keys"].get<int>()};
+        }
+        return counts;
+    }
+
+    static bool eventually(const std::function<bool()>& condition, int seconds) {
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+        while (std::chrono::steady_clock::now() < deadline) {
+            if (condition()) return true;
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+        return false;
+    }
+
+    miconsul::testing::ScratchDirectory scratch_;
+    std::string database_url_;
+};
+
+TEST_F(InstancesTest, EachInstantAndEachEventIsHandledOnceAcrossInstances) {
+    auto a = start("a");
+    auto b = start("b");
+    setup_tenant(*a);
+    for (int i = 0; i < 30; ++i) {
+        const auto& host = i % 2 == 0 ? *a : *b;
+        ASSERT_EQ(host.http().send("POST", "/t/sol/events", R"({"type":"counter.bump"})", kAdmin)
+                      .status,
+                  202);
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(4));  // about four every-second instants
+    ASSERT_TRUE(eventually([&] { return hits(*a)["event"].first >= 30; }, 10));
+    const auto counts = hits(*a);
+    EXPECT_EQ(counts.at("event"), std::make_pair(30, 30)) << "each event once per handler";
+    ASSERT_TRUE(counts.count("tick"));
+    EXPECT_GE(counts.at("tick").first, 2);
+    EXPECT_EQ(counts.at("tick").first, counts.at("tick").second) << "no instant ran twice";
+}
+
+TEST_F(InstancesTest, RunOfAKilledInstanceIsRecoveredByAnother) {
+    auto a = start("a");
+    setup_tenant(*a);
+    ASSERT_EQ(a->http().send("POST", "/api/v1/tenants/sol/plugins/counter/schedules/slow/run",
+                             R"({"wait": false})", kAdmin)
+                  .status,
+              202);
+    ASSERT_TRUE(a->log_contains("slow run started", std::chrono::seconds(5)));
+    a->kill_hard();
+    auto b = start("b");
+    ASSERT_TRUE(eventually([&] { return hits(*b)["slow-run"].first >= 1; }, 20)) << b->log();
+    const json runs = b->http()
+                          .get("/api/v1/tenants/sol/runs?plugin=counter&schedule=slow", kAdmin)
+                          .json()["items"];
+    ASSERT_EQ(runs.size(), 1u);
+    EXPECT_EQ(runs[0]["status"], "succeeded");
+    EXPECT_EQ(runs[0]["attempts"], 2);
+    EXPECT_EQ(hits(*b)["slow-run"].first, 1);
+}
+
+TEST_F(InstancesTest, EventOfAKilledInstanceIsRedeliveredAndHandled) {
+    auto a = start("a");
+    setup_tenant(*a);
+    auto published = a->http().send("POST", "/t/sol/events", R"({"type":"counter.slow"})", kAdmin);
+    ASSERT_EQ(published.status, 202);
+    ASSERT_TRUE(a->log_contains("slow event started", std::chrono::seconds(5)));
+    a->kill_hard();
+    auto b = start("b");
+    ASSERT_TRUE(eventually([&] { return hits(*b)["slow-event"].first >= 1; }, 20)) << b->log();
+    const json deliveries =
+        b->http().get("/api/v1/tenants/sol/deliveries?status=delivered", kAdmin).json()["items"];
+    ASSERT_EQ(deliveries.size(), 1u);
+    EXPECT_EQ(deliveries[0]["event_id"], published.json()["id"]);
+    EXPECT_EQ(deliveries[0]["attempts"], 2);
+}
+}  // namespace
