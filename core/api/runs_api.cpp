@@ -53,11 +53,12 @@ public:
         const std::string& id = path_param(params, "run");
         auto run = deps_.scheduler.runs().find(tenant, id);
         if (!run) return HttpResponse::problem(404, "no such run for this tenant");
-        if (!deps_.scheduler.retry(tenant, id)) {
+        auto queued = deps_.scheduler.retry(tenant, id);
+        if (!queued) {
             return HttpResponse::problem(409, "only a failed run can be retried; this one is " +
                                                   run->status);
         }
-        return HttpResponse::json(deps_.scheduler.runs().find(tenant, id)->to_json(), 202);
+        return HttpResponse::json(queued->to_json(), 202);
     }
 
     HttpResponse list_schedules(const HttpRequest&, const PathParams& params) const {

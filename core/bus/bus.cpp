@@ -110,7 +110,9 @@ void Bus::stop() {
 
 std::string Bus::publish(const std::string& tenant_id, const std::string& source,
                          const std::string& type, const Json& data) {
-    // Who gets it is decided now, with the enablement in force when it happened.
+    // Who gets it is decided now, with the enablement in force when it happened — read from
+    // the database inside the transaction, not from this instance's snapshot, which may lag
+    // a change just made through another instance.
     std::vector<std::string> subscribers;
     auto add_handlers = [&](const plugins::LoadedPlugin& plugin) {
         for (const auto& handler : plugin.event_handlers) {
@@ -119,23 +121,28 @@ std::string Bus::publish(const std::string& tenant_id, const std::string& source
             }
         }
     };
-    if (tenant_id.empty()) {
-        for (const auto& record : registry_.records()) {
-            if (record.loaded && record.plugin->manifest.scope == plugins::Scope::platform) {
-                add_handlers(*record.plugin);
-            }
-        }
-    } else if (auto snapshot = tenants_.find(tenant_id)) {
-        for (const auto& [name, settings] : snapshot->enabled_settings) {
-            if (auto plugin = registry_.find_loaded(name)) add_handlers(*plugin);
-        }
-    }
     const std::string id = ids::random_uuid();
     const std::string time = text(clock_.now());
     const std::string data_text = data.dump(-1, ' ', false, Json::error_handler_t::replace);
     database_.with_platform([&](soci::session& session) {
         // One transaction: an event is never stored without its deliveries, nor the reverse.
         soci::transaction transaction(session);
+        if (tenant_id.empty()) {
+            for (const auto& record : registry_.records()) {
+                if (record.loaded && record.plugin->manifest.scope == plugins::Scope::platform) {
+                    add_handlers(*record.plugin);
+                }
+            }
+        } else {
+            soci::rowset<std::string> enabled =
+                (session.prepare << "SELECT p.plugin FROM tenant_plugins p JOIN tenants t ON"
+                                    " t.id = p.tenant_id WHERE p.tenant_id = :tenant AND"
+                                    " p.enabled = 1 AND t.status = 'active'",
+                 soci::use(tenant_id, "tenant"));
+            for (const auto& name : enabled) {
+                if (auto plugin = registry_.find_loaded(name)) add_handlers(*plugin);
+            }
+        }
         if (webhooks_ != nullptr && !tenant_id.empty()) {
             for (auto& subscriber : webhooks_->subscribers_for(session, tenant_id, type)) {
                 subscribers.push_back(std::move(subscriber));
@@ -312,11 +319,19 @@ std::optional<std::string> Bus::deliver_to_handler(const DeliveryRecord& deliver
     if (handler == nullptr) return std::nullopt;
     std::string settings_json = "{}", timezone = "UTC", locale;
     if (!delivery.tenant_id.empty()) {
+        auto enabled_in = [&](const tenants::TenantSnapshot* snapshot) {
+            return snapshot != nullptr && snapshot->tenant.status == "active" &&
+                   snapshot->enabled_settings.count(plugin_name) != 0;
+        };
         auto snapshot = tenants_.find(delivery.tenant_id);
-        if (!snapshot || snapshot->tenant.status != "active") return std::nullopt;
-        auto settings = snapshot->enabled_settings.find(plugin_name);
-        if (settings == snapshot->enabled_settings.end()) return std::nullopt;
-        settings_json = settings->second;
+        if (!enabled_in(snapshot.get())) {
+            // This instance's snapshot may lag a change made elsewhere: ask the database once
+            // before deciding the subscriber may not have it.
+            tenants_.refresh(delivery.tenant_id);
+            snapshot = tenants_.find(delivery.tenant_id);
+            if (!enabled_in(snapshot.get())) return std::nullopt;
+        }
+        settings_json = snapshot->enabled_settings.at(plugin_name);
         timezone = snapshot->tenant.timezone;
         locale = snapshot->tenant.locale;
     }

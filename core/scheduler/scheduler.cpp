@@ -388,9 +388,12 @@ std::variant<RunRecord, std::string> Scheduler::trigger(const ScheduleKey& key,
     return runs_.find(key.tenant_id, run.id).value_or(run);
 }
 
-bool Scheduler::retry(const std::string& tenant_id, const std::string& run_id) {
-    const bool queued = runs_.retry_failed(tenant_id, run_id, text(clock_.now()));
-    if (queued) wake_up();
+std::optional<RunRecord> Scheduler::retry(const std::string& tenant_id,
+                                          const std::string& run_id) {
+    if (!runs_.retry_failed(tenant_id, run_id, text(clock_.now()))) return std::nullopt;
+    // Read before waking the workers, so the caller sees the run as it was queued.
+    auto queued = runs_.find(tenant_id, run_id);
+    wake_up();
     return queued;
 }
 

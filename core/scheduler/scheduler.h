@@ -63,8 +63,9 @@ public:
     std::variant<RunRecord, std::string> trigger(const ScheduleKey& key,
                                                  std::optional<clock::TimePoint> as_of, bool wait);
 
-    /// Puts a failed run back in the queue for one more attempt.
-    bool retry(const std::string& tenant_id, const std::string& run_id);
+    /// Puts a failed run back in the queue for one more attempt; the run as queued, or
+    /// nullopt if it is not a failed run of that tenant.
+    std::optional<RunRecord> retry(const std::string& tenant_id, const std::string& run_id);
 
     /// Pauses or resumes a schedule for one tenant (no runs planned while paused).
     void set_paused(const ScheduleKey& key, bool paused);

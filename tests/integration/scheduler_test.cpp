@@ -222,11 +222,12 @@ TEST_P(SchedulerTest, FailuresRetryWithBackoffThenStayFailedAndVisible) {
 
     // A retry over the API gives it one more attempt.
     probe_.fail_first = 0;
-    EXPECT_TRUE(scheduler->retry("sol", failed[0].id));
+    EXPECT_TRUE(scheduler->retry("sol", failed[0].id).has_value());
     scheduler->tick();
     EXPECT_EQ(calls(), 4u);
     EXPECT_EQ(runs("succeeded").size(), 1u);
-    EXPECT_FALSE(scheduler->retry("sol", failed[0].id)) << "only failed runs can be retried";
+    EXPECT_FALSE(scheduler->retry("sol", failed[0].id).has_value())
+        << "only failed runs can be retried";
 }
 
 TEST_P(SchedulerTest, RunOfACrashedInstanceIsRecoveredWhenItsLeaseExpires) {
