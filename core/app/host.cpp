@@ -108,6 +108,7 @@ void Host::start() {
     parts.bus = std::make_unique<bus::Bus>(*parts.database, *parts.tenants, parts.registry,
                                            *parts.services, parts.clock, log_, bus_options);
     parts.services->bus = parts.bus.get();
+    if (redis_address) parts.bus->use_redis(*redis_address);
     if (auto key = secret_key()) {
         webhooks::WebhookOptions webhook_options;
         webhook_options.failure_limit = config_.webhook_failure_limit;

@@ -1,5 +1,6 @@
 #include "bus/bus.h"
 
+#include "bus/redis_transport.h"
 #include "ids/ids.h"
 #include "storage/json_statement.h"
 #include "webhooks/webhooks.h"
@@ -91,7 +92,29 @@ Bus::Bus(storage::Database& database, tenants::TenantStore& tenants,
 
 Bus::~Bus() { stop(); }
 
+void Bus::use_redis(const redis::RedisAddress& address) {
+    transport_ = std::make_unique<RedisTransport>(
+        address, instance_id_, options_.lease, log_, [this](const DeliveryKey& key) {
+            if (auto claimed = claim(key.first, key.second, clock_.now())) {
+                hand_to_workers(std::move(*claimed));
+            }
+        });
+}
+
+void Bus::hand_to_workers(DeliveryRecord delivery) {
+    if (options_.workers == 0) {
+        deliver(delivery);
+        return;
+    }
+    {
+        std::lock_guard lock(mutex_);
+        ready_.push_back(std::move(delivery));
+    }
+    wake_.notify_all();
+}
+
 void Bus::start() {
+    if (transport_) transport_->start();
     ticker_ = std::thread([this] { loop(); });
     for (int i = 0; i < options_.workers; ++i) workers_.emplace_back([this] { work(); });
 }
@@ -103,6 +126,7 @@ void Bus::stop() {
         stopping_ = true;
     }
     wake_.notify_all();
+    if (transport_) transport_->stop();
     if (ticker_.joinable()) ticker_.join();
     for (auto& worker : workers_) worker.join();
     workers_.clear();
@@ -162,7 +186,15 @@ std::string Bus::publish(const std::string& tenant_id, const std::string& source
         }
         transaction.commit();
     });
-    if (!subscribers.empty()) wake_up();
+    if (!subscribers.empty()) {
+        if (transport_) {
+            std::vector<DeliveryKey> announced;
+            for (const auto& subscriber : subscribers) announced.emplace_back(id, subscriber);
+            transport_->announce(announced);
+        } else {
+            wake_up();
+        }
+    }
     return id;
 }
 
@@ -197,38 +229,34 @@ void Bus::dispatch(TimePoint now) {
              soci::use(now_text, "now"), soci::use(capacity, "limit"));
         for (const auto& row : rows) due.emplace_back(row.get<std::string>(0), row.get<std::string>(1));
     });
-    const std::string lease_until = text(now + options_.lease);
     for (const auto& [event_id, subscriber] : due) {
-        std::optional<DeliveryRecord> claimed;
-        database_.with_platform([&](soci::session& session) {
-            // Conditional on still pending: one instance wins each delivery.
-            soci::statement statement =
-                (session.prepare << "UPDATE event_deliveries SET status = 'delivering', attempts ="
-                                    " attempts + 1, lease_owner = :owner, lease_until = :until"
-                                    " WHERE event_id = :event AND subscriber = :subscriber"
-                                    " AND status = 'pending'",
-                 soci::use(instance_id_, "owner"), soci::use(lease_until, "until"),
-                 soci::use(event_id, "event"), soci::use(subscriber, "subscriber"));
-            statement.execute(true);
-            if (statement.get_affected_rows() != 1) return;
-            soci::rowset<soci::row> rows =
-                (session.prepare << std::string("SELECT ") + kDeliveryColumns +
-                                        " FROM event_deliveries WHERE event_id = :event AND"
-                                        " subscriber = :subscriber",
-                 soci::use(event_id, "event"), soci::use(subscriber, "subscriber"));
-            for (const auto& row : rows) claimed = read_delivery(row);
-        });
-        if (!claimed) continue;
-        if (options_.workers == 0) {
-            deliver(*claimed);
-            continue;
-        }
-        {
-            std::lock_guard lock(mutex_);
-            ready_.push_back(std::move(*claimed));
-        }
-        wake_.notify_all();
+        if (auto claimed = claim(event_id, subscriber, now)) hand_to_workers(std::move(*claimed));
     }
+}
+
+std::optional<DeliveryRecord> Bus::claim(const std::string& event_id,
+                                         const std::string& subscriber, TimePoint now) {
+    const std::string lease_until = text(now + options_.lease);
+    std::optional<DeliveryRecord> claimed;
+    database_.with_platform([&](soci::session& session) {
+        // Conditional on still pending: one instance wins each delivery.
+        soci::statement statement =
+            (session.prepare << "UPDATE event_deliveries SET status = 'delivering', attempts ="
+                                " attempts + 1, lease_owner = :owner, lease_until = :until"
+                                " WHERE event_id = :event AND subscriber = :subscriber"
+                                " AND status = 'pending'",
+             soci::use(instance_id_, "owner"), soci::use(lease_until, "until"),
+             soci::use(event_id, "event"), soci::use(subscriber, "subscriber"));
+        statement.execute(true);
+        if (statement.get_affected_rows() != 1) return;
+        soci::rowset<soci::row> rows =
+            (session.prepare << std::string("SELECT ") + kDeliveryColumns +
+                                    " FROM event_deliveries WHERE event_id = :event AND"
+                                    " subscriber = :subscriber",
+             soci::use(event_id, "event"), soci::use(subscriber, "subscriber"));
+        for (const auto& row : rows) claimed = read_delivery(row);
+    });
+    return claimed;
 }
 
 void Bus::tick() {

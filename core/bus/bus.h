@@ -9,6 +9,7 @@
 #include "logging/log.h"
 #include "plugins/host_services.h"
 #include "plugins/registry.h"
+#include "redis/redis_probe.h"
 #include "storage/database.h"
 #include "tenants/tenant_store.h"
 
@@ -17,6 +18,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -72,6 +74,10 @@ public:
     /// Lets the bus fan events out to tenants' webhook subscriptions too. Call before start().
     void set_webhooks(webhooks::Webhooks* webhooks) { webhooks_ = webhooks; }
 
+    /// Announces deliveries on a Redis stream read by every instance (see redis_transport.h).
+    /// Call before start(). Without it, deliveries start at the next database poll.
+    void use_redis(const redis::RedisAddress& address);
+
     void start();
     /// Stops delivering; deliveries in progress finish. Idempotent.
     void stop();
@@ -100,6 +106,10 @@ public:
 
 private:
     void dispatch(clock::TimePoint now);
+    /// Leases a pending delivery to this instance; nullopt if another has it or it is done.
+    std::optional<DeliveryRecord> claim(const std::string& event_id, const std::string& subscriber,
+                                        clock::TimePoint now);
+    void hand_to_workers(DeliveryRecord delivery);
     void deliver(const DeliveryRecord& delivery);
     /// Runs one delivery to a plugin handler; the error text when it failed, "" when delivered,
     /// nullopt when the subscriber may not receive it any more (skipped).
@@ -120,6 +130,7 @@ private:
     BusOptions options_;
     const std::string instance_id_;
     webhooks::Webhooks* webhooks_ = nullptr;
+    std::unique_ptr<class RedisTransport> transport_;
 
     std::mutex mutex_;
     std::condition_variable wake_;

@@ -27,12 +27,15 @@ protected:
                                         scratch_.path() / "plugins" / "test_counter.so");
     }
 
-    std::unique_ptr<HostProcess> start(const std::string& name) {
+    std::unique_ptr<HostProcess> start(const std::string& name,
+                                       const std::string& redis_url = "") {
         const auto data = scratch_.path() / name;
         std::filesystem::create_directories(data);
-        return std::make_unique<HostProcess>(HostOptions{
-            data, scratch_.path() / "plugins", database_url_,
-            {{"MICONSUL_SCHEDULER_TICK_MS", "200"}, {"MICONSUL_LEASE_MS", "2000"}}});
+        std::map<std::string, std::string> environment = {{"MICONSUL_SCHEDULER_TICK_MS", "200"},
+                                                          {"MICONSUL_LEASE_MS", "2000"}};
+        if (!redis_url.empty()) environment["MICONSUL_REDIS_URL"] = redis_url;
+        return std::make_unique<HostProcess>(
+            HostOptions{data, scratch_.path() / "plugins", database_url_, environment});
     }
 
     static void setup_tenant(const HostProcess& host) {
@@ -86,6 +89,90 @@ TEST_F(InstancesTest, EachInstantAndEachEventIsHandledOnceAcrossInstances) {
     ASSERT_TRUE(counts.count("tick"));
     EXPECT_GE(counts.at("tick").first, 2);
     EXPECT_EQ(counts.at("tick").first, counts.at("tick").second) << "no instant ran twice";
+}
+
+TEST_F(InstancesTest, WithRedisStreamsEachEventIsHandledOnce) {
+    auto redis = miconsul::testing::redis_url();
+    if (!redis) {
+        if (miconsul::testing::servers_required()) FAIL() << "MICONSUL_TEST_REDIS_URL unset";
+        GTEST_SKIP() << "no Redis";
+    }
+    auto a = start("a", *redis);
+    auto b = start("b", *redis);
+    setup_tenant(*a);
+    ASSERT_TRUE(eventually([&] { return b->http().get("/t/sol/counter/hits", kAdmin).status == 200; },
+                           5));
+    for (int i = 0; i < 40; ++i) {
+        const auto& host = i % 2 == 0 ? *a : *b;
+        ASSERT_EQ(host.http().send("POST", "/t/sol/events", R"({"type":"counter.bump"})", kAdmin)
+                      .status,
+                  202);
+    }
+    ASSERT_TRUE(eventually([&] { return hits(*a)["event"].first >= 40; }, 10));
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    EXPECT_EQ(hits(*a).at("event"), std::make_pair(40, 40)) << "each event once per handler";
+}
+
+// A Redis of the test's own, so the test can stop and start it.
+class OwnRedis {
+public:
+    OwnRedis() : port_(miconsul::testing::free_port()) { start(); }
+    ~OwnRedis() { stop(); }
+    void start() {
+        const std::string command = "redis-server --bind 127.0.0.1 --port " +
+                                    std::to_string(port_) +
+                                    " --save '' --appendonly no --daemonize yes >/dev/null";
+        EXPECT_EQ(std::system(command.c_str()), 0);
+        for (int i = 0; i < 50 && !ping(); ++i) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+    }
+    void stop() {
+        const std::string command =
+            "redis-cli -p " + std::to_string(port_) + " shutdown nosave >/dev/null 2>&1";
+        std::system(command.c_str());
+        for (int i = 0; i < 50 && ping(); ++i) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+    }
+    bool ping() const {
+        const std::string command =
+            "redis-cli -p " + std::to_string(port_) + " ping 2>/dev/null | grep -q PONG";
+        return std::system(command.c_str()) == 0;
+    }
+    std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
+
+private:
+    int port_;
+};
+
+TEST_F(InstancesTest, EventsPublishedWhileRedisIsDownAreDeliveredNothingLost) {
+    OwnRedis redis;
+    ASSERT_TRUE(redis.ping());
+    auto a = start("a", redis.url());
+    setup_tenant(*a);
+    auto bump = [&](int count) {
+        for (int i = 0; i < count; ++i) {
+            ASSERT_EQ(a->http().send("POST", "/t/sol/events", R"({"type":"counter.bump"})", kAdmin)
+                          .status,
+                      202);
+        }
+    };
+    bump(5);
+    ASSERT_TRUE(eventually([&] { return hits(*a)["event"].first >= 5; }, 10));
+
+    redis.stop();
+    EXPECT_TRUE(eventually([&] { return a->http().get("/readyz").status == 503; }, 5))
+        << "readiness reports the outage";
+    bump(5);
+    ASSERT_TRUE(eventually([&] { return hits(*a)["event"].first >= 10; }, 15)) << a->log();
+
+    redis.start();
+    EXPECT_TRUE(eventually([&] { return a->http().get("/readyz").status == 200; }, 5));
+    bump(5);
+    ASSERT_TRUE(eventually([&] { return hits(*a)["event"].first >= 15; }, 15)) << a->log();
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    EXPECT_EQ(hits(*a).at("event"), std::make_pair(15, 15));
 }
 
 TEST_F(InstancesTest, RunOfAKilledInstanceIsRecoveredByAnother) {
