@@ -9,7 +9,9 @@
 
 #include <gtest/gtest.h>
 
+#include <condition_variable>
 #include <mutex>
+#include <thread>
 
 namespace {
 using miconsul::clock::ManualClock;
@@ -298,6 +300,71 @@ TEST_P(SchedulerTest, TriggerRunsNowAsOfAChosenInstant) {
         scheduler->trigger({"sol", "ticker", "nope"}, std::nullopt, true)));
     EXPECT_TRUE(std::holds_alternative<std::string>(
         scheduler->trigger({"other", "ticker", "daily"}, std::nullopt, true)));
+}
+
+// A handler that blocks until released, to hold a run open while the clock moves.
+struct Gate {
+    std::mutex mutex;
+    std::condition_variable changed;
+    bool entered = false;
+    bool released = false;
+};
+
+mc_status blocking_handler(void* user_data, const mc_call*) {
+    auto& gate = *static_cast<Gate*>(user_data);
+    std::unique_lock lock(gate.mutex);
+    gate.entered = true;
+    gate.changed.notify_all();
+    gate.changed.wait(lock, [&] { return gate.released; });
+    return MC_OK;
+}
+
+TEST_P(SchedulerTest, ARunPastItsTimeoutIsMarkedWhileItRuns) {
+    Gate gate;
+    auto plugin = std::make_shared<miconsul::plugins::LoadedPlugin>();
+    plugin->manifest.name = "ticker";
+    plugin->manifest.scope = miconsul::plugins::Scope::tenant;
+    miconsul::plugins::ScheduleInfo schedule;
+    schedule.name = "daily";
+    schedule.cron = "0 8 * * *";
+    schedule.expression = std::make_shared<const miconsul::scheduler::CronExpression>(
+        std::get<miconsul::scheduler::CronExpression>(
+            miconsul::scheduler::CronExpression::parse(schedule.cron)));
+    schedule.timeout_seconds = 60;
+    schedule.handler = &blocking_handler;
+    schedule.user_data = &gate;
+    plugin->schedules.push_back(schedule);
+    registry_.add({"ticker", "", "ticker.so", true, "", plugin});
+
+    miconsul::scheduler::SchedulerOptions options;
+    options.workers = 1;
+    options.tick = std::chrono::milliseconds(20);
+    Scheduler scheduler(*database_, *tenants_, registry_, *services_, clock_,
+                        miconsul::logging::Log::null(), options);
+    scheduler.start();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // first sight at 13:00
+    clock_.set(at("2026-03-01T14:00:01Z"));
+    {
+        std::unique_lock lock(gate.mutex);
+        ASSERT_TRUE(gate.changed.wait_for(lock, std::chrono::seconds(5), [&] { return gate.entered; }));
+    }
+    clock_.advance(std::chrono::seconds(61));
+    bool marked = false;
+    for (int i = 0; i < 100 && !marked; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        auto running = runs("running");
+        marked = !running.empty() && running[0].timed_out;
+    }
+    EXPECT_TRUE(marked) << "the run is marked timed out while it still runs";
+    {
+        std::lock_guard lock(gate.mutex);
+        gate.released = true;
+    }
+    gate.changed.notify_all();
+    scheduler.stop();
+    auto succeeded = runs("succeeded");
+    ASSERT_EQ(succeeded.size(), 1u);
+    EXPECT_TRUE(succeeded[0].timed_out) << "the mark stays on the record";
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, SchedulerTest, ::testing::Values("sqlite", "postgresql"),
