@@ -1,5 +1,6 @@
 #include "api/api_support.h"
 
+#include <algorithm>
 #include <charconv>
 
 namespace miconsul::api {
@@ -12,6 +13,16 @@ std::variant<Json, HttpResponse> parse_json_object(const http::HttpRequest& requ
     if (body.is_discarded()) return HttpResponse::problem(400, "request body is not valid JSON");
     if (!body.is_object()) return HttpResponse::problem(400, "request body must be a JSON object");
     return body;
+}
+
+Json unknown_fields(const Json& body, std::initializer_list<std::string_view> allowed) {
+    Json errors = Json::array();
+    for (const auto& [field, value] : body.items()) {
+        if (std::find(allowed.begin(), allowed.end(), field) == allowed.end()) {
+            errors.push_back({{"field", "/" + field}, {"message", "unknown field"}});
+        }
+    }
+    return errors;
 }
 
 HttpResponse invalid_fields(std::string_view detail, const Json& errors) {

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,6 +23,10 @@ std::variant<Json, http::HttpResponse> parse_json_object(const http::HttpRequest
 
 /// A 400 listing each failing field: {"errors": [{"field": "/timezone", "message": "…"}]}.
 http::HttpResponse invalid_fields(std::string_view detail, const Json& errors);
+
+/// One {"field": "/<name>", "message": "unknown field"} entry per member of `body` not in
+/// `allowed`: a misspelt field is an error, not silently ignored.
+Json unknown_fields(const Json& body, std::initializer_list<std::string_view> allowed);
 
 /// Page size from ?limit= (1–200, default 50), or the 400 to send.
 std::variant<size_t, http::HttpResponse> page_limit(const http::HttpRequest& request);

@@ -25,12 +25,7 @@ public:
         auto parsed = parse_json_object(request);
         if (auto* problem = std::get_if<HttpResponse>(&parsed)) return std::move(*problem);
         const Json& body = std::get<Json>(parsed);
-        Json errors = Json::array();
-        for (const auto& [field, value] : body.items()) {
-            if (field != "type" && field != "data") {
-                errors.push_back({{"field", "/" + field}, {"message", "unknown field"}});
-            }
-        }
+        Json errors = unknown_fields(body, {"type", "data"});
         if (!body.contains("type") || !body["type"].is_string() ||
             !bus::is_valid_event_type(body["type"].get<std::string>())) {
             errors.push_back({{"field", "/type"},

@@ -20,15 +20,11 @@ bool is_valid_locale(const std::string& locale) {
 
 // Checks the fields a tenant body may carry; `creating` requires id, name and timezone.
 Json tenant_field_errors(const Json& body, bool creating) {
-    Json errors = Json::array();
+    Json errors = creating ? unknown_fields(body, {"id", "name", "timezone", "locale"})
+                           : unknown_fields(body, {"name", "timezone", "locale", "status"});
     auto add = [&](const std::string& field, const std::string& message) {
         errors.push_back({{"field", "/" + field}, {"message", message}});
     };
-    static const std::set<std::string> kCreatable = {"id", "name", "timezone", "locale"};
-    static const std::set<std::string> kUpdatable = {"name", "timezone", "locale", "status"};
-    for (const auto& [key, value] : body.items()) {
-        if ((creating ? kCreatable : kUpdatable).count(key) == 0) add(key, "unknown field");
-    }
     auto text = [&](const char* key, bool required) -> const std::string* {
         if (!body.contains(key)) {
             if (required) add(key, "is required");
@@ -234,12 +230,7 @@ public:
         auto parsed = parse_json_object(request);
         if (auto* problem = std::get_if<HttpResponse>(&parsed)) return std::move(*problem);
         const Json& body = std::get<Json>(parsed);
-        Json errors = Json::array();
-        for (const auto& [key, value] : body.items()) {
-            if (key != "enabled" && key != "settings") {
-                errors.push_back({{"field", "/" + key}, {"message", "unknown field"}});
-            }
-        }
+        Json errors = unknown_fields(body, {"enabled", "settings"});
         if (!body.contains("enabled") || !body["enabled"].is_boolean()) {
             errors.push_back({{"field", "/enabled"}, {"message", "is required: true or false"}});
         }

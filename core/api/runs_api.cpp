@@ -108,23 +108,20 @@ public:
             if (auto* problem = std::get_if<HttpResponse>(&parsed)) return std::move(*problem);
             body = std::get<Json>(parsed);
         }
-        Json errors = Json::array();
+        Json errors = unknown_fields(body, {"as_of", "wait"});
         std::optional<clock::TimePoint> as_of;
-        for (const auto& [field, value] : body.items()) {
-            if (field == "as_of") {
-                if (value.is_string()) as_of = clock::parse_rfc3339(value.get<std::string>());
-                if (!as_of) {
-                    errors.push_back({{"field", "/as_of"},
-                                      {"message", "must be an RFC 3339 instant such as "
-                                                  "2026-11-28T08:00:00-06:00"}});
-                }
-            } else if (field == "wait") {
-                if (!value.is_boolean()) {
-                    errors.push_back({{"field", "/wait"}, {"message", "must be true or false"}});
-                }
-            } else {
-                errors.push_back({{"field", "/" + field}, {"message", "unknown field"}});
+        if (body.contains("as_of")) {
+            if (body["as_of"].is_string()) {
+                as_of = clock::parse_rfc3339(body["as_of"].get<std::string>());
             }
+            if (!as_of) {
+                errors.push_back({{"field", "/as_of"},
+                                  {"message", "must be an RFC 3339 instant such as "
+                                              "2026-11-28T08:00:00-06:00"}});
+            }
+        }
+        if (body.contains("wait") && !body["wait"].is_boolean()) {
+            errors.push_back({{"field", "/wait"}, {"message", "must be true or false"}});
         }
         if (!errors.empty()) return invalid_fields("the request is not valid", errors);
         const bool wait = body.value("wait", true);

@@ -19,12 +19,7 @@ public:
         auto parsed = parse_json_object(request);
         if (auto* problem = std::get_if<HttpResponse>(&parsed)) return std::move(*problem);
         const Json& body = std::get<Json>(parsed);
-        Json errors = Json::array();
-        for (const auto& [field, value] : body.items()) {
-            if (field != "url" && field != "event_types") {
-                errors.push_back({{"field", "/" + field}, {"message", "unknown field"}});
-            }
-        }
+        Json errors = unknown_fields(body, {"url", "event_types"});
         if (!body.contains("url") || !body["url"].is_string() ||
             !webhooks::is_acceptable_url(body["url"].get<std::string>())) {
             errors.push_back({{"field", "/url"},

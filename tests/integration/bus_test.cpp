@@ -3,6 +3,7 @@
 #include "clock/clock.h"
 #include "plugins/host_services.h"
 #include "storage/migrations.h"
+#include "support/test_database.h"
 #include "support/test_environment.h"
 #include "tenants/tenant_store.h"
 
@@ -59,17 +60,8 @@ mc_status record_event(void* user_data, const mc_call* call, const mc_event* eve
 class BusTest : public ::testing::TestWithParam<std::string> {
 protected:
     void SetUp() override {
-        std::string url = "sqlite://" + scratch_.path().string();
-        if (GetParam() == "postgresql") {
-            MICONSUL_REQUIRE_POSTGRES();
-            url = miconsul::testing::create_postgres_database(
-                *miconsul::testing::postgres_admin_url());
-        }
-        database_ = miconsul::storage::Database::open(url, scratch_.path(), 4);
-        database_->with_platform([&](soci::session& session) {
-            miconsul::storage::apply_migrations(session, database_->backend(), "core",
-                                                miconsul::storage::core_platform_migrations());
-        });
+        if (GetParam() == "postgresql") MICONSUL_REQUIRE_POSTGRES();
+        database_ = miconsul::testing::open_test_database(GetParam(), scratch_);
         tenants_ = std::make_unique<miconsul::tenants::TenantStore>(*database_);
         tenants_->load();
         for (const auto* id : {"sol", "luna"}) {

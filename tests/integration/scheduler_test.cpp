@@ -4,6 +4,7 @@
 #include "plugins/registry.h"
 #include "scheduler/scheduler.h"
 #include "storage/migrations.h"
+#include "support/test_database.h"
 #include "support/test_environment.h"
 #include "tenants/tenant_store.h"
 
@@ -46,17 +47,8 @@ mc_status probe_handler(void* user_data, const mc_call* call) {
 class SchedulerTest : public ::testing::TestWithParam<std::string> {
 protected:
     void SetUp() override {
-        std::string url = "sqlite://" + scratch_.path().string();
-        if (GetParam() == "postgresql") {
-            MICONSUL_REQUIRE_POSTGRES();
-            url = miconsul::testing::create_postgres_database(
-                *miconsul::testing::postgres_admin_url());
-        }
-        database_ = miconsul::storage::Database::open(url, scratch_.path(), 4);
-        database_->with_platform([&](soci::session& session) {
-            miconsul::storage::apply_migrations(session, database_->backend(), "core",
-                                                miconsul::storage::core_platform_migrations());
-        });
+        if (GetParam() == "postgresql") MICONSUL_REQUIRE_POSTGRES();
+        database_ = miconsul::testing::open_test_database(GetParam(), scratch_);
         tenants_ = std::make_unique<miconsul::tenants::TenantStore>(*database_);
         tenants_->load();
         miconsul::tenants::Tenant tenant;

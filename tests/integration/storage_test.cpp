@@ -2,6 +2,7 @@
 #include "storage/database.h"
 #include "storage/json_statement.h"
 #include "storage/migrations.h"
+#include "support/test_database.h"
 #include "support/test_environment.h"
 #include "tenants/tenant_store.h"
 
@@ -29,14 +30,8 @@ TEST(SplitStatements, SplitsOutsideQuotesAndComments) {
 class StorageTest : public ::testing::TestWithParam<std::string> {
 protected:
     void SetUp() override {
-        if (GetParam() == "postgresql") {
-            MICONSUL_REQUIRE_POSTGRES();
-            url_ = miconsul::testing::create_postgres_database(
-                *miconsul::testing::postgres_admin_url());
-        } else {
-            url_ = "sqlite://" + scratch_.path().string();
-        }
-        database_ = Database::open(url_, scratch_.path(), 4);
+        if (GetParam() == "postgresql") MICONSUL_REQUIRE_POSTGRES();
+        database_ = miconsul::testing::open_test_database(GetParam(), scratch_, false);
     }
 
     json run(const std::string& tenant, const std::string& sql, const json& params = nullptr) {
@@ -48,7 +43,6 @@ protected:
     }
 
     miconsul::testing::ScratchDirectory scratch_;
-    std::string url_;
     std::unique_ptr<Database> database_;
 };
 
