@@ -14,13 +14,13 @@ public:
     // POST /t/{tenant}/events {"type", "data"} → 202 {"id"}
     HttpResponse publish(const HttpRequest& request, const PathParams& params) const {
         const std::string& tenant = path_param(params, "tenant");
-        auto snapshot = deps_.tenants.find(tenant);
-        // The same 404 as plugin routes: callers cannot probe which tenants exist.
-        if (!snapshot || snapshot->tenant.status != "active") {
-            return HttpResponse::problem(404, "no such resource for this tenant");
-        }
+        // The credential first: a caller without one learns nothing about which tenants exist.
         if (!deps_.is_admin(request)) {
             return HttpResponse::unauthorized("a valid bearer token is required");
+        }
+        auto snapshot = deps_.tenants.find(tenant);
+        if (!snapshot || snapshot->tenant.status != "active") {
+            return HttpResponse::problem(404, "no such resource for this tenant");
         }
         auto parsed = parse_json_object(request);
         if (auto* problem = std::get_if<HttpResponse>(&parsed)) return std::move(*problem);
@@ -73,10 +73,20 @@ public:
         return HttpResponse::json({{"items", items}, {"next_cursor", nullptr}});
     }
 
-    HttpResponse redeliver(const HttpRequest&, const PathParams& params) const {
+    // POST …/deliveries/{event}/redeliver {"subscriber": "hello/log-greeting" | "webhook:<id>"}
+    HttpResponse redeliver(const HttpRequest& request, const PathParams& params) const {
         const std::string& tenant = path_param(params, "id");
-        const std::string subscriber =
-            path_param(params, "plugin") + "/" + path_param(params, "handler");
+        auto parsed = parse_json_object(request);
+        if (auto* problem = std::get_if<HttpResponse>(&parsed)) return std::move(*problem);
+        const Json& body = std::get<Json>(parsed);
+        Json errors = unknown_fields(body, {"subscriber"});
+        if (!body.contains("subscriber") || !body["subscriber"].is_string()) {
+            errors.push_back({{"field", "/subscriber"},
+                              {"message", "is required: \"<plugin>/<handler>\" or "
+                                          "\"webhook:<id>\", as the delivery lists it"}});
+        }
+        if (!errors.empty()) return invalid_fields("the request is not valid", errors);
+        const std::string subscriber = body["subscriber"];
         if (!deps_.bus.redeliver(tenant, path_param(params, "event"), subscriber)) {
             return HttpResponse::problem(404, "no dead delivery of that event to " + subscriber);
         }
@@ -101,8 +111,7 @@ std::vector<routing::RouteDefinition> events_routes(const EventsDependencies& de
                                  }},
         route("GET", "/api/v1/tenants/{id}/events", &Handlers::list_events),
         route("GET", "/api/v1/tenants/{id}/deliveries", &Handlers::list_deliveries),
-        route("POST", "/api/v1/tenants/{id}/deliveries/{event}/{plugin}/{handler}/redeliver",
-              &Handlers::redeliver),
+        route("POST", "/api/v1/tenants/{id}/deliveries/{event}/redeliver", &Handlers::redeliver),
     };
 }
 

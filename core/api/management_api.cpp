@@ -262,8 +262,15 @@ public:
             emit(id, enabled ? "plugin.enabled" : "plugin.disabled", {{"plugin", name}});
         }
         if (settings != before) {
-            emit(id, "settings.updated",
-                 {{"plugin", name}, {"before", before}, {"after", settings}});
+            // Names only: settings may hold credentials, and events reach webhooks.
+            Json changed = Json::array();
+            for (const auto& [key, value] : settings.items()) {
+                if (!before.contains(key) || before[key] != value) changed.push_back(key);
+            }
+            for (const auto& [key, value] : before.items()) {
+                if (!settings.contains(key)) changed.push_back(key);
+            }
+            emit(id, "settings.updated", {{"plugin", name}, {"changed", changed}});
         }
         deps_.log.info(enabled ? "plugin enabled" : "plugin disabled",
                        {{"tenant", id}, {"plugin", name}});

@@ -34,7 +34,7 @@ public:
                 const std::string text = type.is_string() ? type.get<std::string>() : "";
                 const bool prefix = text.size() > 2 && text.ends_with(".*");
                 const std::string checked = prefix ? text.substr(0, text.size() - 2) + ".x" : text;
-                if (!bus::is_valid_event_type(checked) && text != "*") {
+                if (!bus::is_valid_event_type(checked)) {
                     errors.push_back({{"field", "/event_types"},
                                       {"message", "'" + text + "' is not an event type such as "
                                                   "appointment.created or appointment.*"}});

@@ -104,7 +104,9 @@ void Host::start() {
         api::HealthDependencies{*parts.database, parts.registry, redis_address, draining_});
     bus::BusOptions bus_options;
     bus_options.retry_base = std::chrono::milliseconds(config_.event_retry_base_ms);
-    bus_options.lease = std::chrono::milliseconds(config_.lease_ms);
+    // A delivery's lease must outlast the slowest webhook call, or it would be taken twice.
+    bus_options.lease = std::max(std::chrono::milliseconds(config_.lease_ms),
+                                 std::chrono::milliseconds(config_.webhook_timeout_ms) * 2);
     parts.bus = std::make_unique<bus::Bus>(*parts.database, *parts.tenants, parts.registry,
                                            *parts.services, parts.clock, log_, bus_options);
     parts.services->bus = parts.bus.get();
@@ -196,7 +198,15 @@ std::optional<std::string> Host::secret_key() const {
     const auto path = config_.data_dir / "secret.key";
     std::ifstream existing(path);
     std::string key;
-    if (existing >> key && key.size() == 64) return key;
+    if (existing >> key) {
+        // Never replace a key silently: every stored webhook secret depends on it.
+        try {
+            auth::SecretBox check(key);
+        } catch (const std::exception&) {
+            throw std::runtime_error(path.string() + " is not a 64-hex-digit key; fix or remove it");
+        }
+        return key;
+    }
     key = auth::SecretBox::generate_key_hex();
     const mode_t previous = umask(077);
     std::ofstream(path) << key << "\n";

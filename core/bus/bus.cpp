@@ -201,7 +201,16 @@ std::string Bus::publish(const std::string& tenant_id, const std::string& source
 void Bus::dispatch(TimePoint now) {
     const std::string now_text = text(now);
     long long recovered = 0;
+    const int max_attempts = options_.max_attempts;
     database_.with_platform([&](soci::session& session) {
+        soci::transaction transaction(session);
+        // A delivery that used its attempts (it may be what killed the instances) is dead,
+        // not retried forever.
+        session << "UPDATE event_deliveries SET status = 'dead', lease_owner = NULL,"
+                   " lease_until = NULL, last_error = 'the instance delivering it stopped, and no"
+                   " attempts are left' WHERE status = 'delivering' AND lease_until < :now"
+                   " AND attempts >= :max_attempts",
+            soci::use(now_text, "now"), soci::use(max_attempts, "max_attempts");
         soci::statement statement =
             (session.prepare << "UPDATE event_deliveries SET status = 'pending', lease_owner ="
                                 " NULL, lease_until = NULL, next_attempt_at = :now"
@@ -209,6 +218,7 @@ void Bus::dispatch(TimePoint now) {
              soci::use(now_text, "now"), soci::use(now_text, "expired_before"));
         statement.execute(true);
         recovered = statement.get_affected_rows();
+        transaction.commit();
     });
     if (recovered > 0) {
         log_.warn("recovered deliveries of a stopped instance", {{"deliveries", recovered}});
@@ -344,7 +354,10 @@ std::optional<std::string> Bus::deliver_to_handler(const DeliveryRecord& deliver
             if (candidate.name == handler_name) handler = &candidate;
         }
     }
-    if (handler == nullptr) return std::nullopt;
+    if (handler == nullptr) {
+        // During a rolling upgrade another instance may have it: retry rather than drop.
+        return "the handler is not loaded on this instance";
+    }
     std::string settings_json = "{}", timezone = "UTC", locale;
     if (!delivery.tenant_id.empty()) {
         auto enabled_in = [&](const tenants::TenantSnapshot* snapshot) {

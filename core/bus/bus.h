@@ -49,7 +49,8 @@ struct EventRecord {
 };
 
 struct DeliveryRecord {
-    std::string event_id, subscriber, tenant_id, status;  // pending, delivering, delivered, dead
+    // status: pending, delivering, delivered, dead, or skipped (subscriber no longer enabled)
+    std::string event_id, subscriber, tenant_id, status;
     int attempts = 0;
     std::string next_attempt_at;
     std::optional<std::string> last_error, delivered_at;

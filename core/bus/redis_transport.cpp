@@ -75,7 +75,13 @@ redisContext* RedisTransport::connect() const {
 bool RedisTransport::announce(const std::vector<DeliveryKey>& deliveries) {
     if (deliveries.empty()) return true;
     std::lock_guard lock(publisher_mutex_);
-    if (publisher_ == nullptr) publisher_ = connect();
+    if (publisher_ == nullptr) {
+        if (std::chrono::steady_clock::now() < next_connect_attempt_) return false;
+        publisher_ = connect();
+        if (publisher_ == nullptr) {
+            next_connect_attempt_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+        }
+    }
     bool ok = publisher_ != nullptr;
     // Pipelined: one round trip for all of an event's deliveries.
     for (size_t i = 0; ok && i < deliveries.size(); ++i) {

@@ -55,6 +55,8 @@ private:
     std::mutex publisher_mutex_;
     redisContext* publisher_ = nullptr;  // guarded by publisher_mutex_
     bool publisher_down_logged_ = false;
+    // While Redis is down, publishers try to reconnect at most once a second.
+    std::chrono::steady_clock::time_point next_connect_attempt_{};
     std::atomic<bool> stopping_{false};
     std::thread consumer_;
 };

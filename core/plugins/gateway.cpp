@@ -42,13 +42,15 @@ routing::RouteHandler PluginGateway::bind(std::shared_ptr<const LoadedPlugin> pl
         }
         // The router puts the {tenant} segment first for every tenant route.
         const std::string& tenant_id = params.front().second;
+        // The credential first: without one, a caller cannot tell which tenants exist or what
+        // they enabled (every tenant route answers it the same 401).
+        if (route.access != MC_ACCESS_PUBLIC && !may_access_(request, tenant_id)) {
+            return unauthorized();
+        }
         auto tenant = tenants_.find(tenant_id);
         if (!tenant || tenant->tenant.status != "active") return not_found();
         auto settings = tenant->enabled_settings.find(plugin->manifest.name);
         if (settings == tenant->enabled_settings.end()) return not_found();
-        if (route.access != MC_ACCESS_PUBLIC && !may_access_(request, tenant_id)) {
-            return unauthorized();
-        }
         return call(*plugin, route, request, params, tenant_id, tenant.get(), settings->second);
     };
 }

@@ -157,8 +157,9 @@ std::vector<std::string> Webhooks::subscribers_for(soci::session& session,
                                                    const std::string& type) {
     std::vector<std::string> subscribers;
     soci::rowset<soci::row> rows =
-        (session.prepare << "SELECT id, event_types FROM webhook_subscriptions"
-                            " WHERE tenant_id = :tenant AND status = 'active'",
+        (session.prepare << "SELECT w.id, w.event_types FROM webhook_subscriptions w JOIN tenants t"
+                            " ON t.id = w.tenant_id WHERE w.tenant_id = :tenant AND"
+                            " w.status = 'active' AND t.status = 'active'",
          soci::use(tenant_id, "tenant"));
     for (const auto& row : rows) {
         const auto types = Json::parse(row.get<std::string>(1)).get<std::vector<std::string>>();
@@ -179,8 +180,10 @@ DeliveryOutcome Webhooks::deliver(const std::string& subscriber, const Json& eve
     std::string url, status, tenant_id;
     database_.with_platform([&](soci::session& session) {
         soci::rowset<soci::row> rows =
-            (session.prepare << "SELECT url, status, secret_sealed, tenant_id FROM"
-                                " webhook_subscriptions WHERE id = :id",
+            (session.prepare << "SELECT w.url, CASE WHEN t.status = 'active' THEN w.status ELSE"
+                                " 'tenant suspended' END, w.secret_sealed, w.tenant_id FROM"
+                                " webhook_subscriptions w JOIN tenants t ON t.id = w.tenant_id"
+                                " WHERE w.id = :id",
              soci::use(id, "id"));
         for (const auto& row : rows) {
             url = row.get<std::string>(0);
@@ -191,7 +194,7 @@ DeliveryOutcome Webhooks::deliver(const std::string& subscriber, const Json& eve
     });
     if (!sealed || status != "active") {
         outcome.skip = true;
-        outcome.error = sealed ? "the subscription is disabled" : "the subscription was deleted";
+        outcome.error = sealed ? "the subscription is " + status : "the subscription was deleted";
         return outcome;
     }
     const auto secret = secrets_.open(*sealed);

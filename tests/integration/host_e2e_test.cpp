@@ -396,10 +396,12 @@ TEST_P(HostTest, EventsArePublishedRecordedAndDeliveredToEnabledHandlers) {
     expect_problem(http().send("POST", "/t/alpha/events", R"({"type": "a.b"})"), 401);
     expect_problem(http().send("POST", "/t/nobody/events", R"({"type": "a.b"})", kAdmin), 404);
     expect_problem(http().get("/api/v1/tenants/alpha/deliveries?status=lost", kAdmin), 400);
-    expect_problem(http().send("POST", "/api/v1/tenants/alpha/deliveries/" + id +
-                                           "/hello/log-greeting/redeliver",
-                               "", kAdmin),
+    expect_problem(http().send("POST", "/api/v1/tenants/alpha/deliveries/" + id + "/redeliver",
+                               R"({"subscriber": "hello/log-greeting"})", kAdmin),
                    404);  // delivered, not dead
+    expect_problem(http().send("POST", "/api/v1/tenants/alpha/deliveries/" + id + "/redeliver",
+                               "{}", kAdmin),
+                   400);
     EXPECT_EQ(http().get("/api/v1/tenants/alpha/events?type=a.b", kAdmin).json()["items"].size(),
               0u);
 }
