@@ -505,6 +505,7 @@ void Bus::work() {
             ready_.pop_front();
         }
         deliver(delivery);
+        wake_up();  // a worker is free: claim more now rather than at the next poll
     }
 }
 

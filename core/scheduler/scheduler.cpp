@@ -223,13 +223,14 @@ void Scheduler::dispatch(TimePoint now) {
     if (const int recovered = runs_.requeue_expired(text(now)); recovered > 0) {
         log_.warn("recovered runs of a stopped instance", {{"runs", recovered}});
     }
+    // Claim a few runs ahead of the workers (not more: a claimed run waits with its lease
+    // running); workers wake the loop to claim more as they finish.
     size_t capacity = 100;
     if (options_.workers > 0) {
         std::lock_guard lock(mutex_);
+        const size_t limit = static_cast<size_t>(options_.workers) * 4;
         const size_t busy = ready_.size() + executing_.size();
-        capacity = busy >= static_cast<size_t>(options_.workers)
-                       ? 0
-                       : static_cast<size_t>(options_.workers) - busy;
+        capacity = busy >= limit ? 0 : limit - busy;
     }
     if (capacity == 0) return;
     for (const auto& id : runs_.due(text(now), capacity)) {
@@ -436,14 +437,23 @@ void Scheduler::wake_up() {
 
 void Scheduler::loop() {
     std::unique_lock lock(mutex_);
+    auto last_full_tick = std::chrono::steady_clock::time_point{};
     while (!ticker_stopping_) {
         woken_ = false;
         const bool draining = stopping_;
         lock.unlock();
         if (draining) {
             renew_leases(clock_.now());  // no new work, but keep what runs ours
-        } else {
+        } else if (std::chrono::steady_clock::now() - last_full_tick >= options_.tick) {
+            last_full_tick = std::chrono::steady_clock::now();
             tick();
+        } else {
+            // Woken between ticks (a worker is free, a manual run): only look for due runs.
+            try {
+                dispatch(clock_.now());
+            } catch (const std::exception& failure) {
+                log_.error("scheduler dispatch failed", {{"reason", failure.what()}});
+            }
         }
         lock.lock();
         // A manual run or a retry wakes the loop at once; otherwise one tick later.
@@ -463,6 +473,7 @@ void Scheduler::work() {
             ready_.pop_front();
         }
         execute(std::move(run));
+        wake_up();  // a worker is free: claim more now rather than at the next tick
     }
 }
 
