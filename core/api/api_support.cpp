@@ -50,6 +50,10 @@ routing::RouteHandler admin_only(const AdminCheck& is_admin, routing::RouteHandl
     };
 }
 
+HttpResponse tenant_not_found(const std::string& tenant_id) {
+    return HttpResponse::problem(404, "no tenant '" + tenant_id + "'");
+}
+
 const std::string& path_param(const routing::PathParams& params, std::string_view name) {
     for (const auto& [key, value] : params) {
         if (key == name) return value;

@@ -52,6 +52,9 @@ routing::RouteDefinition admin_route(
         })};
 }
 
+/// The management API's 404 for a tenant id that does not exist.
+http::HttpResponse tenant_not_found(const std::string& tenant_id);
+
 /// The value of a path parameter the route pattern guarantees.
 const std::string& path_param(const routing::PathParams& params, std::string_view name);
 

@@ -43,7 +43,7 @@ public:
 
     HttpResponse list_events(const HttpRequest& request, const PathParams& params) const {
         const std::string& tenant = path_param(params, "id");
-        if (!deps_.tenants.find(tenant)) return HttpResponse::problem(404, "no tenant '" + tenant + "'");
+        if (!deps_.tenants.find(tenant)) return tenant_not_found(tenant);
         auto limit = page_limit(request);
         if (auto* problem = std::get_if<HttpResponse>(&limit)) return std::move(*problem);
         Json items = Json::array();
@@ -56,7 +56,7 @@ public:
 
     HttpResponse list_deliveries(const HttpRequest& request, const PathParams& params) const {
         const std::string& tenant = path_param(params, "id");
-        if (!deps_.tenants.find(tenant)) return HttpResponse::problem(404, "no tenant '" + tenant + "'");
+        if (!deps_.tenants.find(tenant)) return tenant_not_found(tenant);
         auto limit = page_limit(request);
         if (auto* problem = std::get_if<HttpResponse>(&limit)) return std::move(*problem);
         const std::string status(request.query_value("status"));

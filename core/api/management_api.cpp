@@ -102,10 +102,6 @@ Json plugin_json(const plugins::PluginRecord& record) {
     return item;
 }
 
-HttpResponse tenant_not_found(const std::string& id) {
-    return HttpResponse::problem(404, "no tenant '" + id + "'");
-}
-
 class Handlers {
 public:
     explicit Handlers(const ManagementDependencies& deps) : deps_(deps) {}

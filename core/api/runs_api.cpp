@@ -135,10 +135,6 @@ public:
     }
 
 private:
-    static HttpResponse tenant_not_found(const std::string& id) {
-        return HttpResponse::problem(404, "no tenant '" + id + "'");
-    }
-
     // The schedule named by the path, if the plugin is loaded and has it; else the 404.
     std::variant<scheduler::ScheduleKey, HttpResponse> schedule_key(const PathParams& params) const {
         const std::string& tenant = path_param(params, "id");

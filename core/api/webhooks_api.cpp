@@ -88,7 +88,7 @@ private:
                      "encrypted; see docs/operations.md");
         }
         const std::string& tenant = path_param(params, "id");
-        if (!deps_.tenants.find(tenant)) return HttpResponse::problem(404, "no tenant '" + tenant + "'");
+        if (!deps_.tenants.find(tenant)) return tenant_not_found(tenant);
         return std::nullopt;
     }
 

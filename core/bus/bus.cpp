@@ -15,11 +15,6 @@ using Json = nlohmann::json;
 
 std::string text(TimePoint instant) { return clock::rfc3339_utc(instant); }
 
-std::optional<std::string> optional_text(const soci::row& row, size_t index) {
-    if (row.get_indicator(index) == soci::i_null) return std::nullopt;
-    return row.get<std::string>(index);
-}
-
 Json optional_json(const std::optional<std::string>& value) {
     return value ? Json(*value) : Json(nullptr);
 }
@@ -35,8 +30,8 @@ DeliveryRecord read_delivery(const soci::row& row) {
     delivery.status = row.get<std::string>(3);
     delivery.attempts = static_cast<int>(storage::integer_column(row, 4));
     delivery.next_attempt_at = row.get<std::string>(5);
-    delivery.last_error = optional_text(row, 6);
-    delivery.delivered_at = optional_text(row, 7);
+    delivery.last_error = storage::optional_text_column(row, 6);
+    delivery.delivered_at = storage::optional_text_column(row, 7);
     return delivery;
 }
 

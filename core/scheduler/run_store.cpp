@@ -11,11 +11,6 @@ constexpr const char* kColumns =
     "id, tenant_id, plugin, schedule, scheduled_at, origin, status, attempts, max_attempts,"
     " next_attempt_at, started_at, finished_at, duration_ms, error, timed_out, created_at";
 
-std::optional<std::string> optional_text(const soci::row& row, size_t index) {
-    if (row.get_indicator(index) == soci::i_null) return std::nullopt;
-    return row.get<std::string>(index);
-}
-
 RunRecord read_run(const soci::row& row) {
     RunRecord run;
     run.id = row.get<std::string>(0);
@@ -26,10 +21,10 @@ RunRecord read_run(const soci::row& row) {
     run.attempts = static_cast<int>(storage::integer_column(row, 7));
     run.max_attempts = static_cast<int>(storage::integer_column(row, 8));
     run.next_attempt_at = row.get<std::string>(9);
-    run.started_at = optional_text(row, 10);
-    run.finished_at = optional_text(row, 11);
+    run.started_at = storage::optional_text_column(row, 10);
+    run.finished_at = storage::optional_text_column(row, 11);
     if (row.get_indicator(12) != soci::i_null) run.duration_ms = storage::integer_column(row, 12);
-    run.error = optional_text(row, 13);
+    run.error = storage::optional_text_column(row, 13);
     run.timed_out = storage::integer_column(row, 14) != 0;
     run.created_at = row.get<std::string>(15);
     return run;

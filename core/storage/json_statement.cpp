@@ -261,6 +261,11 @@ Json run_postgres(PGconn* connection, const std::string& sql, const Json& params
 }
 }  // namespace
 
+std::optional<std::string> optional_text_column(const soci::row& row, std::size_t index) {
+    if (row.get_indicator(index) == soci::i_null) return std::nullopt;
+    return row.get<std::string>(index);
+}
+
 long long integer_column(const soci::row& row, std::size_t index) {
     switch (row.get_properties(index).get_data_type()) {
         case soci::dt_integer: return row.get<int>(index);

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <soci/soci.h>
 
+#include <optional>
 #include <string>
 
 namespace miconsul::storage {
@@ -15,6 +16,9 @@ namespace miconsul::storage {
 /// Throws std::invalid_argument for unusable params and soci::soci_error for SQL errors.
 nlohmann::json run_json_statement(soci::session& session, const std::string& statement,
                                   const nlohmann::json& params);
+
+/// A nullable text column of a row: nullopt for NULL.
+std::optional<std::string> optional_text_column(const soci::row& row, std::size_t index);
 
 /// An integer column of a dynamically typed row, whatever integer type the backend reports
 /// (SQLite and PostgreSQL describe INTEGER and COUNT(*) differently).
