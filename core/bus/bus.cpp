@@ -5,6 +5,7 @@
 #include "storage/json_statement.h"
 #include "webhooks/webhooks.h"
 
+#include <map>
 #include <regex>
 
 namespace miconsul::bus {
@@ -13,7 +14,9 @@ namespace {
 using clock::TimePoint;
 using Json = nlohmann::json;
 
-std::string text(TimePoint instant) { return clock::rfc3339_utc(instant); }
+std::string text(TimePoint instant) {
+    return clock::rfc3339_utc(instant);
+}
 
 Json optional_json(const std::optional<std::string>& value) {
     return value ? Json(*value) : Json(nullptr);
@@ -36,9 +39,9 @@ DeliveryRecord read_delivery(const soci::row& row) {
 }
 
 EventRecord read_event(const soci::row& row) {
-    return {row.get<std::string>(0), row.get<std::string>(1), row.get<std::string>(2),
-            row.get<std::string>(3), row.get<std::string>(4),
-            Json::parse(row.get<std::string>(5), nullptr, false)};
+    return {row.get<std::string>(0), row.get<std::string>(1),
+            row.get<std::string>(2), row.get<std::string>(3),
+            row.get<std::string>(4), Json::parse(row.get<std::string>(5), nullptr, false)};
 }
 
 // "plugin/handler" → {plugin, handler}.
@@ -81,11 +84,18 @@ Json DeliveryRecord::to_json() const {
 Bus::Bus(storage::Database& database, tenants::TenantStore& tenants,
          const plugins::PluginRegistry& registry, plugins::HostServices& services,
          const clock::Clock& clock, logging::Log log, BusOptions options)
-    : database_(database), tenants_(tenants), registry_(registry), services_(services),
-      clock_(clock), log_(std::move(log)), options_(options),
+    : database_(database),
+      tenants_(tenants),
+      registry_(registry),
+      services_(services),
+      clock_(clock),
+      log_(std::move(log)),
+      options_(options),
       instance_id_(ids::random_request_id()) {}
 
-Bus::~Bus() { stop(); }
+Bus::~Bus() {
+    stop();
+}
 
 void Bus::use_redis(const redis::RedisAddress& address) {
     transport_ = std::make_unique<RedisTransport>(
@@ -129,68 +139,94 @@ void Bus::stop() {
 
 std::string Bus::publish(const std::string& tenant_id, const std::string& source,
                          const std::string& type, const Json& data) {
-    // Who gets it is decided now, with the enablement in force when it happened — read from
-    // the database inside the transaction, not from this instance's snapshot, which may lag
-    // a change just made through another instance.
-    std::vector<std::string> subscribers;
-    auto add_handlers = [&](const plugins::LoadedPlugin& plugin) {
-        for (const auto& handler : plugin.event_handlers) {
-            if (type_matches(handler.event_type, type)) {
-                subscribers.push_back(plugin.manifest.name + "/" + handler.name);
-            }
-        }
-    };
-    const std::string id = ids::random_uuid();
+    return publish_many({{tenant_id, source, type, data}}).front();
+}
+
+std::vector<std::string> Bus::publish_many(const std::vector<Draft>& drafts) {
+    std::vector<std::string> published;
+    std::vector<DeliveryKey> announced;
     const std::string time = text(clock_.now());
-    const std::string data_text = data.dump(-1, ' ', false, Json::error_handler_t::replace);
     database_.with_platform([&](soci::session& session) {
         // One transaction: an event is never stored without its deliveries, nor the reverse.
         soci::transaction transaction(session);
-        if (tenant_id.empty()) {
-            for (const auto& record : registry_.records()) {
-                if (record.loaded && record.plugin->manifest.scope == plugins::Scope::platform) {
-                    add_handlers(*record.plugin);
+        // Who gets an event is decided now, with the enablement in force when it happened —
+        // read from the database inside the transaction, not from this instance's snapshot,
+        // which may lag a change just made through another instance. Read once per tenant.
+        std::map<std::string, std::vector<std::shared_ptr<const plugins::LoadedPlugin>>> enabled;
+        auto plugins_of = [&](const std::string& tenant_id) -> const auto& {
+            auto found = enabled.find(tenant_id);
+            if (found != enabled.end()) return found->second;
+            auto& plugins = enabled[tenant_id];
+            if (tenant_id.empty()) {
+                for (const auto& record : registry_.records()) {
+                    if (record.loaded &&
+                        record.plugin->manifest.scope == plugins::Scope::platform) {
+                        plugins.push_back(record.plugin);
+                    }
                 }
+                return plugins;
             }
-        } else {
-            soci::rowset<std::string> enabled =
+            soci::rowset<std::string> rows =
                 (session.prepare << "SELECT p.plugin FROM tenant_plugins p JOIN tenants t ON"
                                     " t.id = p.tenant_id WHERE p.tenant_id = :tenant AND"
                                     " p.enabled = 1 AND t.status = 'active'",
                  soci::use(tenant_id, "tenant"));
-            for (const auto& name : enabled) {
-                if (auto plugin = registry_.find_loaded(name)) add_handlers(*plugin);
+            for (const auto& name : rows) {
+                if (auto plugin = registry_.find_loaded(name)) plugins.push_back(plugin);
             }
-        }
-        if (webhooks_ != nullptr && !tenant_id.empty()) {
-            for (auto& subscriber : webhooks_->subscribers_for(session, tenant_id, type)) {
-                subscribers.push_back(std::move(subscriber));
+            return plugins;
+        };
+        std::string id, tenant_id, source, type, data_text, subscriber;
+        soci::statement insert_event =
+            (session.prepare << "INSERT INTO events (id, type, tenant_id, source, time, data)"
+                                " VALUES (:id, :type, :tenant, :source, :time, :data)",
+             soci::use(id, "id"), soci::use(type, "type"), soci::use(tenant_id, "tenant"),
+             soci::use(source, "source"), soci::use(time, "time"), soci::use(data_text, "data"));
+        soci::statement insert_delivery =
+            (session.prepare << "INSERT INTO event_deliveries (event_id, subscriber, tenant_id,"
+                                " status, attempts, next_attempt_at, created_at) VALUES (:event,"
+                                " :subscriber, :tenant, 'pending', 0, :next_attempt_at,"
+                                " :created_at)",
+             soci::use(id, "event"), soci::use(subscriber, "subscriber"),
+             soci::use(tenant_id, "tenant"), soci::use(time, "next_attempt_at"),
+             soci::use(time, "created_at"));
+        for (const auto& draft : drafts) {
+            id = ids::random_uuid();
+            tenant_id = draft.tenant_id;
+            source = draft.source;
+            type = draft.type;
+            data_text = draft.data.dump(-1, ' ', false, Json::error_handler_t::replace);
+            std::vector<std::string> subscribers;
+            for (const auto& plugin : plugins_of(tenant_id)) {
+                for (const auto& handler : plugin->event_handlers) {
+                    if (type_matches(handler.event_type, type)) {
+                        subscribers.push_back(plugin->manifest.name + "/" + handler.name);
+                    }
+                }
             }
-        }
-        session << "INSERT INTO events (id, type, tenant_id, source, time, data)"
-                   " VALUES (:id, :type, :tenant, :source, :time, :data)",
-            soci::use(id, "id"), soci::use(type, "type"), soci::use(tenant_id, "tenant"),
-            soci::use(source, "source"), soci::use(time, "time"), soci::use(data_text, "data");
-        for (const auto& subscriber : subscribers) {
-            session << "INSERT INTO event_deliveries (event_id, subscriber, tenant_id, status,"
-                       " attempts, next_attempt_at, created_at) VALUES (:event, :subscriber,"
-                       " :tenant, 'pending', 0, :next_attempt_at, :created_at)",
-                soci::use(id, "event"), soci::use(subscriber, "subscriber"),
-                soci::use(tenant_id, "tenant"), soci::use(time, "next_attempt_at"),
-                soci::use(time, "created_at");
+            if (webhooks_ != nullptr && !tenant_id.empty()) {
+                for (auto& webhook : webhooks_->subscribers_for(session, tenant_id, type)) {
+                    subscribers.push_back(std::move(webhook));
+                }
+            }
+            insert_event.execute(true);
+            for (const auto& each : subscribers) {
+                subscriber = each;
+                insert_delivery.execute(true);
+                announced.emplace_back(id, each);
+            }
+            published.push_back(id);
         }
         transaction.commit();
     });
-    if (!subscribers.empty()) {
+    if (!announced.empty()) {
         if (transport_) {
-            std::vector<DeliveryKey> announced;
-            for (const auto& subscriber : subscribers) announced.emplace_back(id, subscriber);
             transport_->announce(announced);
         } else {
             wake_up();
         }
     }
-    return id;
+    return published;
 }
 
 void Bus::dispatch(TimePoint now) {
@@ -232,15 +268,16 @@ void Bus::dispatch(TimePoint now) {
                                 " status = 'pending' AND next_attempt_at <= :now"
                                 " ORDER BY next_attempt_at LIMIT :limit",
              soci::use(now_text, "now"), soci::use(capacity, "limit"));
-        for (const auto& row : rows) due.emplace_back(row.get<std::string>(0), row.get<std::string>(1));
+        for (const auto& row : rows)
+            due.emplace_back(row.get<std::string>(0), row.get<std::string>(1));
     });
     for (const auto& [event_id, subscriber] : due) {
         if (auto claimed = claim(event_id, subscriber, now)) hand_to_workers(std::move(*claimed));
     }
 }
 
-std::optional<DeliveryRecord> Bus::claim(const std::string& event_id,
-                                         const std::string& subscriber, TimePoint now) {
+std::optional<DeliveryRecord> Bus::claim(const std::string& event_id, const std::string& subscriber,
+                                         TimePoint now) {
     const std::string lease_until = text(now + options_.lease);
     std::optional<DeliveryRecord> claimed;
     database_.with_platform([&](soci::session& session) {
@@ -376,15 +413,19 @@ std::optional<std::string> Bus::deliver_to_handler(const DeliveryRecord& deliver
     context.tenant_id = delivery.tenant_id;
     context.request_id = "event-" + delivery.event_id;
     context.services = &services_;
-    const mc_call call{sizeof(mc_call),        &context,
-                       plugin_name.c_str(),     delivery.tenant_id.c_str(),
-                       timezone.c_str(),        locale.c_str(),
-                       settings_json.c_str(),   context.request_id.c_str(),
+    const mc_call call{sizeof(mc_call),
+                       &context,
+                       plugin_name.c_str(),
+                       delivery.tenant_id.c_str(),
+                       timezone.c_str(),
+                       locale.c_str(),
+                       settings_json.c_str(),
+                       context.request_id.c_str(),
                        0};
     const std::string data_text = event.data.dump();
-    const mc_event plugin_event{sizeof(mc_event),       event.id.c_str(),     event.type.c_str(),
-                                event.tenant_id.c_str(), event.source.c_str(),
-                                event.time.c_str(),     data_text.c_str()};
+    const mc_event plugin_event{sizeof(mc_event),        event.id.c_str(),     event.type.c_str(),
+                                event.tenant_id.c_str(), event.source.c_str(), event.time.c_str(),
+                                data_text.c_str()};
     mc_status status = MC_ERR_INTERNAL;
     try {
         status = handler->handler(handler->user_data, &call, &plugin_event);
@@ -399,7 +440,8 @@ std::optional<std::string> Bus::deliver_to_handler(const DeliveryRecord& deliver
 std::optional<std::string> Bus::deliver_to_webhook(const DeliveryRecord& delivery,
                                                    const EventRecord& event) {
     if (webhooks_ == nullptr) return std::nullopt;
-    const auto outcome = webhooks_->deliver(delivery.subscriber, event.to_json(), delivery.attempts);
+    const auto outcome =
+        webhooks_->deliver(delivery.subscriber, event.to_json(), delivery.attempts);
     if (outcome.disabled_now) {
         const auto& disabled = *outcome.disabled_now;
         try {
@@ -408,8 +450,8 @@ std::optional<std::string> Bus::deliver_to_webhook(const DeliveryRecord& deliver
                      {"url", disabled.url},
                      {"reason", disabled.disabled_reason.value_or("")}});
         } catch (const std::exception& failure) {
-            log_.error("core event not stored", {{"type", "webhook.disabled"},
-                                                 {"reason", failure.what()}});
+            log_.error("core event not stored",
+                       {{"type", "webhook.disabled"}, {"reason", failure.what()}});
         }
     }
     if (outcome.skip) return std::nullopt;
@@ -433,8 +475,8 @@ std::vector<EventRecord> Bus::events(const std::string& tenant_id, const std::st
     return found;
 }
 
-std::vector<DeliveryRecord> Bus::deliveries(const std::string& tenant_id,
-                                            const std::string& status, size_t limit) {
+std::vector<DeliveryRecord> Bus::deliveries(const std::string& tenant_id, const std::string& status,
+                                            size_t limit) {
     std::vector<DeliveryRecord> found;
     const int row_limit = static_cast<int>(limit);
     database_.with_platform([&](soci::session& session) {

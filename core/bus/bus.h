@@ -36,7 +36,7 @@ namespace miconsul::bus {
 struct BusOptions {
     std::chrono::milliseconds tick{500};
     std::chrono::milliseconds lease{30000};  // a delivery not acknowledged by then is retaken
-    int workers = 2;  // 0: tick() delivers what is due itself (tests)
+    int workers = 2;                         // 0: tick() delivers what is due itself (tests)
     int max_attempts = 8;
     std::chrono::milliseconds retry_base{5000};  // doubled at each failed attempt
     std::chrono::milliseconds retry_cap{600000};
@@ -88,6 +88,14 @@ public:
     /// (then nothing was stored).
     std::string publish(const std::string& tenant_id, const std::string& source,
                         const std::string& type, const nlohmann::json& data);
+
+    struct Draft {
+        std::string tenant_id, source, type;
+        nlohmann::json data;
+    };
+    /// The same for many events in one transaction (all stored, or none); their ids in order.
+    /// What the scheduler uses for the run.* events of a burst of runs.
+    std::vector<std::string> publish_many(const std::vector<Draft>& drafts);
 
     /// One step: recover deliveries of a stopped instance, then deliver what is due. Called by
     /// the bus thread, or by tests that did not start() it: never by both.

@@ -3,15 +3,30 @@
 #include <date/date.h>
 
 #include <cctype>
+#include <cstdio>
 #include <sstream>
 
 namespace miconsul::clock {
 
 std::string rfc3339_utc(TimePoint instant) {
-    return date::format("%FT%TZ", std::chrono::floor<std::chrono::seconds>(instant));
+    // The calendar from date's civil conversion, the digits by snprintf: date::format goes
+    // through an ostringstream, and the scheduler writes several of these per run.
+    const auto seconds = std::chrono::floor<std::chrono::seconds>(instant);
+    const auto day = std::chrono::floor<date::days>(seconds);
+    const date::year_month_day calendar{day};
+    const date::hh_mm_ss<std::chrono::seconds> time{seconds - day};
+    char text[32];
+    const int length = std::snprintf(
+        text, sizeof text, "%04d-%02u-%02uT%02d:%02d:%02dZ", static_cast<int>(calendar.year()),
+        static_cast<unsigned>(calendar.month()), static_cast<unsigned>(calendar.day()),
+        static_cast<int>(time.hours().count()), static_cast<int>(time.minutes().count()),
+        static_cast<int>(time.seconds().count()));
+    return std::string(text, static_cast<size_t>(length));
 }
 
-std::string now_text() { return rfc3339_utc(std::chrono::system_clock::now()); }
+std::string now_text() {
+    return rfc3339_utc(std::chrono::system_clock::now());
+}
 
 int64_t now_unix_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -2,6 +2,8 @@
 
 #include "storage/json_statement.h"
 
+#include <algorithm>
+
 namespace miconsul::scheduler {
 
 namespace {
@@ -80,25 +82,133 @@ bool RunStore::enqueue(const RunRecord& run) {
     return inserted == 1;
 }
 
-std::vector<std::string> RunStore::due(const std::string& now, size_t limit) {
-    std::vector<std::string> ids;
-    const int row_limit = static_cast<int>(limit);
+namespace {
+// Rows per multi-row statement: well under SQLite's and PostgreSQL's parameter limits.
+constexpr size_t kRowsPerStatement = 500;
+
+Json nullable(const std::optional<std::string>& value) {
+    return value ? Json(*value) : Json(nullptr);
+}
+
+RunRecord run_from_json(const Json& row) {
+    auto text = [&](const char* column) -> std::optional<std::string> {
+        const auto& value = row.at(column);
+        return value.is_null() ? std::nullopt
+                               : std::optional<std::string>(value.get<std::string>());
+    };
+    // SQLite gives integers; PostgreSQL gives what the column is — integer too.
+    auto integer = [&](const char* column) { return row.at(column).get<long long>(); };
+    RunRecord run;
+    run.id = row.at("id").get<std::string>();
+    run.key = {row.at("tenant_id").get<std::string>(), row.at("plugin").get<std::string>(),
+               row.at("schedule").get<std::string>()};
+    run.scheduled_at = row.at("scheduled_at").get<std::string>();
+    run.origin = row.at("origin").get<std::string>();
+    run.status = row.at("status").get<std::string>();
+    run.attempts = static_cast<int>(integer("attempts"));
+    run.max_attempts = static_cast<int>(integer("max_attempts"));
+    run.next_attempt_at = row.at("next_attempt_at").get<std::string>();
+    run.started_at = text("started_at");
+    run.finished_at = text("finished_at");
+    if (!row.at("duration_ms").is_null()) run.duration_ms = integer("duration_ms");
+    run.error = text("error");
+    run.timed_out = integer("timed_out") != 0;
+    run.created_at = row.at("created_at").get<std::string>();
+    return run;
+}
+}  // namespace
+
+std::vector<std::string> RunStore::enqueue_batch(const std::vector<RunRecord>& runs,
+                                                 const std::optional<std::string>& owner,
+                                                 const std::optional<std::string>& lease_until) {
+    std::vector<std::string> inserted;
+    if (runs.empty()) return inserted;
     database_.with_platform([&](soci::session& session) {
-        soci::rowset<std::string> rows =
-            (session.prepare << "SELECT id FROM scheduled_runs WHERE status = 'queued' AND"
-                                " next_attempt_at <= :now ORDER BY next_attempt_at LIMIT :limit",
-             soci::use(now, "now"), soci::use(row_limit, "limit"));
-        for (const auto& id : rows) ids.push_back(id);
+        soci::transaction transaction(session);
+        for (size_t first = 0; first < runs.size(); first += kRowsPerStatement) {
+            const size_t last = std::min(runs.size(), first + kRowsPerStatement);
+            std::string sql =
+                "INSERT INTO scheduled_runs (id, tenant_id, plugin, schedule, scheduled_at,"
+                " origin, status, attempts, max_attempts, next_attempt_at, timed_out, created_at,"
+                " lease_owner, lease_until) VALUES ";
+            Json values = Json::array();
+            auto bind = [&](Json value) {
+                values.push_back(std::move(value));
+                return storage::positional_placeholder(session, values.size());
+            };
+            for (size_t i = first; i < last; ++i) {
+                const auto& run = runs[i];
+                if (i > first) sql += ", ";
+                // One value at a time: "?" placeholders bind in the order they appear, and the
+                // operands of one expression are evaluated in no set order.
+                const Json row[] = {run.id,           run.key.tenant_id,    run.key.plugin,
+                                    run.key.schedule, run.scheduled_at,     run.origin,
+                                    run.max_attempts, run.next_attempt_at,  run.created_at,
+                                    nullable(owner),  nullable(lease_until)};
+                sql += "(";
+                for (size_t column = 0; column < std::size(row); ++column) {
+                    if (column == 6) sql += "'queued', 0, ";  // status, attempts
+                    if (column == 8) sql += "0, ";            // timed_out
+                    sql += bind(row[column]);
+                    sql += column + 1 < std::size(row) ? ", " : ")";
+                }
+            }
+            // The unique (tenant, plugin, schedule, instant, origin) key is the claim: however
+            // many instances plan the same instant, one row wins, and only its inserter sees it
+            // come back.
+            sql += " ON CONFLICT DO NOTHING RETURNING id";
+            for (const auto& row : storage::run_positional_statement(session, sql, values)) {
+                inserted.push_back(row.at("id").get<std::string>());
+            }
+        }
+        transaction.commit();
     });
-    return ids;
+    return inserted;
+}
+
+std::vector<RunRecord> RunStore::claim_due(const std::string& horizon, const std::string& now,
+                                           const std::string& owner, const std::string& lease_until,
+                                           size_t limit) {
+    std::vector<RunRecord> claimed;
+    if (limit == 0) return claimed;
+    // PostgreSQL: SKIP LOCKED lets instances claiming at the same moment take different rows
+    // instead of queueing on each other's. SQLite has one writer at a time: no need.
+    // SQLite: the two halves as a UNION, each an exact range of the lease index (an OR would
+    // read every run waiting leased, thousands just before a busy minute).
+    const bool postgresql = database_.backend() == storage::Backend::postgresql;
+    const std::string candidates =
+        postgresql ? "SELECT id FROM scheduled_runs WHERE status = 'queued'"
+                     " AND next_attempt_at <= :horizon AND (lease_until IS NULL OR lease_until"
+                     " < :now) ORDER BY next_attempt_at LIMIT :limit FOR UPDATE SKIP LOCKED"
+                   : "SELECT id FROM (SELECT id, next_attempt_at FROM scheduled_runs"
+                     " WHERE status = 'queued' AND lease_until IS NULL AND next_attempt_at"
+                     " <= :horizon UNION ALL SELECT id, next_attempt_at FROM scheduled_runs"
+                     " WHERE status = 'queued' AND lease_until < :now AND next_attempt_at"
+                     " <= :horizon) ORDER BY next_attempt_at LIMIT :limit";
+    const std::string sql =
+        "UPDATE scheduled_runs SET lease_owner = :owner, lease_until = :lease_until WHERE id IN (" +
+        candidates + ") AND status = 'queued' AND (lease_until IS NULL OR lease_until < :now)" +
+        " RETURNING " + kColumns;
+    const Json params = {{"owner", owner},
+                         {"lease_until", lease_until},
+                         {"horizon", horizon},
+                         {"now", now},
+                         {"limit", static_cast<long long>(limit)}};
+    database_.with_platform([&](soci::session& session) {
+        for (const auto& row : storage::run_json_statement(session, sql, params)) {
+            claimed.push_back(run_from_json(row));
+        }
+    });
+    std::sort(claimed.begin(), claimed.end(), [](const RunRecord& a, const RunRecord& b) {
+        return a.next_attempt_at < b.next_attempt_at;
+    });
+    return claimed;
 }
 
 std::optional<RunRecord> RunStore::claim(const std::string& id, const std::string& owner,
-                                         const std::string& now,
-                                         const std::string& lease_until) {
+                                         const std::string& now, const std::string& lease_until) {
     std::optional<RunRecord> claimed;
     database_.with_platform([&](soci::session& session) {
-        // Conditional on still being queued: of several instances, exactly one changes the row.
         soci::statement statement =
             (session.prepare << "UPDATE scheduled_runs SET status = 'running', attempts ="
                                 " attempts + 1, started_at = :now, lease_owner = :owner,"
@@ -117,16 +227,72 @@ std::optional<RunRecord> RunStore::claim(const std::string& id, const std::strin
     return claimed;
 }
 
-void RunStore::heartbeat(const std::vector<std::string>& ids, const std::string& owner,
-                         const std::string& lease_until) {
-    if (ids.empty()) return;
+void RunStore::renew_leases(const std::string& owner, const std::string& lease_until,
+                            const std::string& renew_before) {
     database_.with_platform([&](soci::session& session) {
-        for (const auto& id : ids) {
-            session << "UPDATE scheduled_runs SET lease_until = :lease_until"
-                       " WHERE id = :id AND lease_owner = :owner AND status = 'running'",
-                soci::use(lease_until, "lease_until"), soci::use(id, "id"),
-                soci::use(owner, "owner");
+        session << "UPDATE scheduled_runs SET lease_until = :lease_until"
+                   " WHERE lease_owner = :owner AND status IN ('queued', 'running')"
+                   " AND lease_until < :renew_before",
+            soci::use(lease_until, "lease_until"), soci::use(owner, "owner"),
+            soci::use(renew_before, "renew_before");
+    });
+}
+
+void RunStore::release(const std::string& owner) {
+    database_.with_platform([&](soci::session& session) {
+        session << "UPDATE scheduled_runs SET lease_owner = NULL, lease_until = NULL"
+                   " WHERE lease_owner = :owner AND status = 'queued'",
+            soci::use(owner, "owner");
+    });
+}
+
+void RunStore::record(const std::vector<RunUpdate>& updates, const std::string& owner) {
+    if (updates.empty()) return;
+    database_.with_platform([&](soci::session& session) {
+        soci::transaction transaction(session);
+        for (size_t first = 0; first < updates.size(); first += kRowsPerStatement) {
+            const size_t last = std::min(updates.size(), first + kRowsPerStatement);
+            // One UPDATE … FROM a VALUES list per chunk (SQLite ≥ 3.33 and PostgreSQL alike).
+            // Values arrive untyped in PostgreSQL's VALUES, hence the casts.
+            std::string sql =
+                "WITH v (id, status, attempts, started_at, finished_at, duration_ms, error,"
+                " next_attempt_at, lease_until) AS (VALUES ";
+            Json values = Json::array();
+            auto bind = [&](Json value) {
+                values.push_back(std::move(value));
+                return storage::positional_placeholder(session, values.size());
+            };
+            for (size_t i = first; i < last; ++i) {
+                const auto& update = updates[i];
+                if (i > first) sql += ", ";
+                const Json row[] = {update.id,
+                                    update.status,
+                                    update.attempts,
+                                    nullable(update.started_at),
+                                    nullable(update.finished_at),
+                                    update.duration_ms ? Json(*update.duration_ms) : Json(nullptr),
+                                    nullable(update.error),
+                                    update.next_attempt_at,
+                                    nullable(update.lease_until)};
+                sql += "(";
+                for (size_t column = 0; column < std::size(row); ++column) {
+                    sql += bind(row[column]);
+                    sql += column + 1 < std::size(row) ? ", " : ")";
+                }
+            }
+            // Only runs this instance still holds: one whose lease it lost belongs to another.
+            sql +=
+                ") UPDATE scheduled_runs SET status = v.status,"
+                " attempts = CAST(v.attempts AS INTEGER), started_at = v.started_at,"
+                " finished_at = v.finished_at, duration_ms = CAST(v.duration_ms AS INTEGER),"
+                " error = v.error, next_attempt_at = v.next_attempt_at,"
+                " lease_until = v.lease_until, lease_owner = CASE WHEN v.lease_until IS NULL"
+                " THEN NULL ELSE scheduled_runs.lease_owner END"
+                " FROM v WHERE scheduled_runs.id = v.id AND scheduled_runs.lease_owner = ";
+            sql += bind(owner);
+            storage::run_positional_statement(session, sql, values);
         }
+        transaction.commit();
     });
 }
 
@@ -150,36 +316,27 @@ int RunStore::requeue_expired(const std::string& now) {
              soci::use(now, "now"), soci::use(now, "expired_before"));
         statement.execute(true);
         requeued = statement.get_affected_rows();
+        // Runs an instance claimed and then stopped renewing while they were still queued:
+        // most never started, but one may have started and taken the instance down before
+        // its start was written (starts are written behind). Counting the lapse as an
+        // attempt keeps such a run from taking instance after instance down forever.
+        session << "UPDATE scheduled_runs SET status = 'failed', finished_at = :now,"
+                   " lease_owner = NULL, lease_until = NULL,"
+                   " error = 'the instance holding it stopped, and no attempts are left'"
+                   " WHERE status = 'queued' AND lease_until < :expired_before"
+                   " AND attempts >= max_attempts",
+            soci::use(now, "now"), soci::use(now, "expired_before");
+        soci::statement lapsed =
+            (session.prepare << "UPDATE scheduled_runs SET lease_owner = NULL, lease_until = NULL,"
+                                " attempts = attempts + 1,"
+                                " error = 'the instance holding it stopped; recovered'"
+                                " WHERE status = 'queued' AND lease_until < :expired_before",
+             soci::use(now, "expired_before"));
+        lapsed.execute(true);
+        requeued += lapsed.get_affected_rows();
         transaction.commit();
     });
     return static_cast<int>(requeued);
-}
-
-void RunStore::finish(const std::string& id, const std::string& owner, const std::string& status,
-                      const std::string& finished_at, long long duration_ms,
-                      const std::optional<std::string>& error) {
-    soci::indicator error_indicator = error ? soci::i_ok : soci::i_null;
-    const std::string error_text = error.value_or("");
-    database_.with_platform([&](soci::session& session) {
-        session << "UPDATE scheduled_runs SET status = :status, finished_at = :finished_at,"
-                   " duration_ms = :duration_ms, error = :error, lease_owner = NULL,"
-                   " lease_until = NULL WHERE id = :id AND lease_owner = :owner",
-            soci::use(status, "status"), soci::use(finished_at, "finished_at"),
-            soci::use(duration_ms, "duration_ms"), soci::use(error_text, error_indicator, "error"),
-            soci::use(id, "id"), soci::use(owner, "owner");
-    });
-}
-
-void RunStore::retry_later(const std::string& id, const std::string& owner,
-                           const std::string& next_attempt_at, long long duration_ms,
-                           const std::string& error) {
-    database_.with_platform([&](soci::session& session) {
-        session << "UPDATE scheduled_runs SET status = 'queued', next_attempt_at = :next,"
-                   " duration_ms = :duration_ms, error = :error, lease_owner = NULL,"
-                   " lease_until = NULL WHERE id = :id AND lease_owner = :owner",
-            soci::use(next_attempt_at, "next"), soci::use(duration_ms, "duration_ms"),
-            soci::use(error, "error"), soci::use(id, "id"), soci::use(owner, "owner");
-    });
 }
 
 void RunStore::mark_timed_out(const std::string& id) {
@@ -291,7 +448,8 @@ std::set<ScheduleKey> RunStore::paused() {
             (session.prepare << "SELECT tenant_id, plugin, schedule FROM schedule_state"
                                 " WHERE paused = 1");
         for (const auto& row : rows) {
-            keys.insert({row.get<std::string>(0), row.get<std::string>(1), row.get<std::string>(2)});
+            keys.insert(
+                {row.get<std::string>(0), row.get<std::string>(1), row.get<std::string>(2)});
         }
     });
     return keys;
@@ -305,8 +463,7 @@ void RunStore::set_paused(const ScheduleKey& key, bool paused, const std::string
                    " ON CONFLICT (tenant_id, plugin, schedule) DO UPDATE SET"
                    " paused = excluded.paused, updated_at = excluded.updated_at",
             soci::use(key.tenant_id, "tenant"), soci::use(key.plugin, "plugin"),
-            soci::use(key.schedule, "schedule"), soci::use(flag, "paused"),
-            soci::use(now, "now");
+            soci::use(key.schedule, "schedule"), soci::use(flag, "paused"), soci::use(now, "now");
     });
 }
 

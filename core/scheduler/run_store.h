@@ -48,12 +48,27 @@ struct RunRecord {
     nlohmann::json to_json() const;
 };
 
+/// What one attempt changed in a run's record, written behind in batches: the start
+/// (status running, lease kept) or the end (a final status, or queued for a retry; lease
+/// released).
+struct RunUpdate {
+    std::string id;
+    std::string status;
+    int attempts = 0;
+    std::optional<std::string> started_at;
+    std::optional<std::string> finished_at;
+    std::optional<long long> duration_ms;
+    std::optional<std::string> error;
+    std::string next_attempt_at;
+    std::optional<std::string> lease_until;  // set: the run stays leased; nullopt: released
+};
+
 struct RunFilter {
     std::string tenant_id;
-    std::string plugin;  // "" = any
-    std::string status;  // "" = any
+    std::string plugin;    // "" = any
+    std::string status;    // "" = any
     std::string schedule;  // "" = any
-    std::string cursor;  // from a previous page
+    std::string cursor;    // from a previous page
     size_t limit = 50;
 };
 
@@ -65,30 +80,39 @@ public:
     /// whether this call inserted it (false: another instance or an earlier tick did).
     bool enqueue(const RunRecord& run);
 
-    /// Ids of queued runs whose next attempt is due at `now`, oldest first.
-    std::vector<std::string> due(const std::string& now, size_t limit);
+    /// Inserts queued runs in a few statements, leased to `owner` until `lease_until` (no
+    /// owner: left for any instance to claim). Runs whose key and instant another instance
+    /// (or an earlier tick) already inserted are left out. Returns the ids this call inserted.
+    std::vector<std::string> enqueue_batch(const std::vector<RunRecord>& runs,
+                                           const std::optional<std::string>& owner,
+                                           const std::optional<std::string>& lease_until);
 
-    /// Leases a queued run to `owner` until `lease_until`, counting an attempt; the run, or
-    /// nullopt if someone else got it first.
+    /// Leases to `owner` up to `limit` queued runs due by `horizon` that nobody holds (or
+    /// whose holder's lease ended before `now`), oldest first; the runs as leased. Several
+    /// instances claiming at once each get different runs.
+    std::vector<RunRecord> claim_due(const std::string& horizon, const std::string& now,
+                                     const std::string& owner, const std::string& lease_until,
+                                     size_t limit);
+
+    /// Leases a queued run to `owner` and starts it (status running, one more attempt), as an
+    /// instance that then crashed would have; the run, or nullopt if it is not queued.
     std::optional<RunRecord> claim(const std::string& id, const std::string& owner,
                                    const std::string& now, const std::string& lease_until);
 
-    /// Extends the leases `owner` holds on `ids`.
-    void heartbeat(const std::vector<std::string>& ids, const std::string& owner,
-                   const std::string& lease_until);
+    /// Extends to `lease_until` every lease `owner` holds that ends before `renew_before`, on
+    /// waiting and running runs alike: one statement however many runs it holds, and a row
+    /// rewritten only once its lease has partly run down.
+    void renew_leases(const std::string& owner, const std::string& lease_until,
+                      const std::string& renew_before);
+
+    /// Gives up `owner`'s leases on runs it has not started, for other instances to take now.
+    void release(const std::string& owner);
+
+    /// Writes attempts' starts and ends for runs `owner` holds, in a few statements.
+    void record(const std::vector<RunUpdate>& updates, const std::string& owner);
 
     /// Puts running runs whose lease expired back in the queue. Returns how many.
     int requeue_expired(const std::string& now);
-
-    /// Records the end of an attempt `owner` holds.
-    void finish(const std::string& id, const std::string& owner, const std::string& status,
-                const std::string& finished_at, long long duration_ms,
-                const std::optional<std::string>& error);
-
-    /// Puts a failed attempt back in the queue for `next_attempt_at`.
-    void retry_later(const std::string& id, const std::string& owner,
-                     const std::string& next_attempt_at, long long duration_ms,
-                     const std::string& error);
 
     /// Marks a run that is still running past its timeout (it cannot be interrupted).
     void mark_timed_out(const std::string& id);
@@ -97,8 +121,7 @@ public:
     void record_skipped(const RunRecord& run, const std::string& reason);
 
     /// A failed run queued once more (one more attempt). False if it is not failed.
-    bool retry_failed(const std::string& tenant_id, const std::string& id,
-                      const std::string& now);
+    bool retry_failed(const std::string& tenant_id, const std::string& id, const std::string& now);
 
     std::optional<RunRecord> find(const std::string& tenant_id, const std::string& id);
 

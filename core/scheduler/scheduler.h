@@ -1,16 +1,19 @@
 // Fires plugins' cron schedules for every tenant that enabled them, each instant once across
 // any number of instances, through restarts and crashes.
 //
-// Each tick: plan (for every schedule of every enabled tenant, enqueue the instants that came
-// due since the last one planned — the database's unique key makes the enqueue the claim),
-// reap (requeue runs whose instance stopped renewing their lease), and dispatch (lease due
-// runs and execute them on the worker threads). See docs/scheduling.md.
+// Each tick: plan (for every schedule of every enabled tenant, enqueue the instants due up to
+// a short horizon ahead — the database's unique key makes the enqueue the claim, and the
+// inserting instance holds a lease on what it inserted), renew leases, reap (requeue runs
+// whose instance stopped renewing), and claim other queued runs that are due. Claimed runs
+// wait in memory and start at their instant on the worker threads; their starts and ends are
+// written behind, in batches. See docs/scheduling.md.
 #pragma once
 
 #include "clock/clock.h"
 #include "logging/log.h"
 #include "plugins/host_services.h"
 #include "plugins/registry.h"
+#include "scheduler/cron.h"
 #include "scheduler/run_store.h"
 #include "storage/database.h"
 #include "tenants/tenant_store.h"
@@ -24,6 +27,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <variant>
 #include <vector>
 
@@ -31,10 +35,18 @@ namespace miconsul::scheduler {
 
 struct SchedulerOptions {
     std::chrono::milliseconds tick{1000};
-    std::chrono::milliseconds lease{30000};  // renewed every tick while a run executes
-    int workers = 2;                 // 0: tick() executes due runs itself (tests)
+    std::chrono::milliseconds lease{30000};  // renewed every tick while a run waits or executes
+    int workers = 2;                         // 0: tick() executes due runs itself (tests)
     std::chrono::seconds retry_base{30};
     std::chrono::seconds retry_cap{3600};
+    // Runs one instance holds at most (claimed ahead, waiting for a worker, or executing).
+    // Beyond it, planned runs are stored unclaimed for any instance to take.
+    size_t max_claimed = 50000;
+    // How far ahead of its instant a run is claimed (at least two ticks): enough for a tick
+    // to enqueue a whole burst (30,000 runs take about a second on SQLite) before it is due.
+    std::chrono::milliseconds lookahead{5000};
+    // How long a finished run's record may wait to be written with others (workers > 0).
+    std::chrono::milliseconds record_delay{20};
 };
 
 class Scheduler {
@@ -59,7 +71,8 @@ public:
 
     /// Queues a run of a schedule now, seeing `as_of` (default: now) as its scheduled instant.
     /// With `wait`, executes it on the calling thread before returning (however long the
-    /// handler takes; its timeout only marks it) and returns the finished record. Returns the reason when the schedule does not exist for the tenant.
+    /// handler takes; its timeout only marks it) and returns the finished record. Returns the
+    /// reason when the schedule does not exist for the tenant.
     std::variant<RunRecord, std::string> trigger(const ScheduleKey& key,
                                                  std::optional<clock::TimePoint> as_of, bool wait);
 
@@ -78,16 +91,65 @@ public:
 
 private:
     struct Target;  // a schedule resolved for one tenant: plugin, schedule, zone, settings
+    // Where planning stands for one schedule of one tenant.
+    struct SchedulePlan {
+        ScheduleKey key;
+        std::shared_ptr<const plugins::LoadedPlugin> plugin;
+        const plugins::ScheduleInfo* schedule = nullptr;
+        const date::time_zone* zone = nullptr;
+        clock::TimePoint planned_through;      // instants up to here are enqueued (or skipped)
+        std::optional<Instant> next;           // the first instant after it
+        std::shared_ptr<const Target> target;  // what its runs execute with
+    };
+    // A tenant's schedules, rebuilt only when its snapshot changes.
+    struct TenantPlan {
+        std::shared_ptr<const tenants::TenantSnapshot> snapshot;  // null for the platform
+        std::vector<SchedulePlan> schedules;
+    };
+    // A run this instance holds, and the instant it stands for (parsed once, at claim).
+    struct ClaimedRun {
+        RunRecord record;
+        clock::TimePoint scheduled;
+        // Resolved when planned, valid while no tenant changed since (else resolved again).
+        std::shared_ptr<const Target> target;
+        uint64_t tenant_version = 0;
+    };
+    // A run's start or end waiting to be written, and the event to publish once it is.
+    struct Outcome {
+        RunUpdate update;
+        ScheduleKey key;
+        std::string scheduled_at;
+        std::string event_type;  // "" = none
+    };
+    struct Executing {
+        clock::TimePoint started;
+        std::chrono::seconds timeout;
+        int attempts = 0;
+        std::string next_attempt_at;
+        bool start_recorded = false;  // written by the recorder if it outlasts a batch
+        bool marked = false;          // marked as past its timeout
+    };
+
     std::optional<Target> resolve(const ScheduleKey& key) const;
-    std::vector<ScheduleKey> all_keys() const;
+    void refresh_plans(clock::TimePoint now);
+    std::vector<SchedulePlan> plan_tenant(const std::string& tenant_id,
+                                          const tenants::TenantSnapshot* snapshot,
+                                          const std::map<ScheduleKey, clock::TimePoint>& cursors,
+                                          clock::TimePoint now) const;
     void plan(clock::TimePoint now);
-    void dispatch(clock::TimePoint now);
-    void execute(RunRecord run);
+    void claim_queued(clock::TimePoint now);
+    std::vector<ClaimedRun> take_due(clock::TimePoint now);
+    void hold(RunRecord run, clock::TimePoint now,
+              std::shared_ptr<const Target> target = nullptr);  // with mutex_ held
+    size_t claimed_count() const;                               // with mutex_ held
+    bool runs_waiting();                                        // due runs wait for a worker
+    void execute(ClaimedRun run);
+    void add_outcome(Outcome outcome);
+    void record_outcomes();
     void loop();
     void work();
-    void wake_up();
-    void publish_run_event(const std::string& type, const std::string& tenant_id,
-                           const nlohmann::json& data);
+    void write_behind();
+    void wake_up(bool claim);
     void renew_leases(clock::TimePoint now);
 
     storage::Database& database_;
@@ -100,20 +162,32 @@ private:
     RunStore runs_;
     const std::string instance_id_;
 
-    std::mutex mutex_;  // guards everything below
+    const std::chrono::milliseconds lookahead_;  // how far ahead of its instant a run is claimed
+
+    std::mutex mutex_;  // guards everything below up to the outcome journal
     std::condition_variable wake_;
-    std::map<ScheduleKey, clock::TimePoint> planned_through_;
-    bool planned_loaded_ = false;
+    std::unordered_map<std::string, TenantPlan> plans_;  // "" = platform plugins
+    bool plans_loaded_ = false;
+    uint64_t plans_tenant_version_ = 0;
+    size_t plans_plugin_count_ = 0;
     std::set<ScheduleKey> paused_;
     bool paused_loaded_ = false;
-    std::deque<RunRecord> ready_;                                // claimed, waiting for a worker
-    std::map<std::string, clock::TimePoint> executing_;          // run id → started
-    std::map<std::string, std::chrono::seconds> timeouts_;       // run id → its timeout
-    std::set<std::string> timed_out_marked_;
+    std::multimap<clock::TimePoint, ClaimedRun> held_;  // claimed, waiting for their instant
+    std::map<std::string, Executing> executing_;        // run id → when it started
+    bool more_queued_ = false;  // the last claim of queued runs hit its limit
     bool woken_ = false;
+    bool claim_requested_ = false;
     bool stopping_ = false;         // no new work
     bool ticker_stopping_ = false;  // set once the workers are done
+
+    std::mutex journal_mutex_;  // guards the journal and its flags
+    std::condition_variable journal_changed_;
+    std::deque<Outcome> journal_;  // a deque: a burst appends without relocating
+    bool journal_closing_ = false;
+    std::mutex recording_mutex_;  // one batch written at a time: starts before their ends
+
     std::thread ticker_;
+    std::thread recorder_;
     std::vector<std::thread> workers_;
 };
 

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <stdexcept>
+#include <unordered_map>
 
 namespace miconsul::storage {
 
@@ -82,14 +83,21 @@ std::vector<const Json*> values_for(const std::vector<std::string>& names, const
     return values;
 }
 
-std::vector<std::string> distinct_names(const std::vector<Placeholder>& placeholders) {
+// Distinct placeholder names in order of first appearance, and each name's position in that
+// order. Hashed: a multi-row INSERT built by the host binds thousands of placeholders.
+struct PlaceholderNames {
     std::vector<std::string> names;
+    std::unordered_map<std::string, size_t> position;
+};
+
+PlaceholderNames distinct_names(const std::vector<Placeholder>& placeholders) {
+    PlaceholderNames distinct;
     for (const auto& placeholder : placeholders) {
-        if (std::find(names.begin(), names.end(), placeholder.name) == names.end()) {
-            names.push_back(placeholder.name);
+        if (distinct.position.emplace(placeholder.name, distinct.names.size()).second) {
+            distinct.names.push_back(placeholder.name);
         }
     }
-    return names;
+    return distinct;
 }
 
 // ---- SQLite ----
@@ -99,9 +107,12 @@ const auto kSqliteCopies = reinterpret_cast<sq::sqlite3_destructor_type>(static_
 
 Json sqlite_value(sq::sqlite3_stmt* statement, int column) {
     switch (sq::sqlite3_column_type(statement, column)) {
-        case SQLITE_INTEGER: return static_cast<long long>(sq::sqlite3_column_int64(statement, column));
-        case SQLITE_FLOAT: return sq::sqlite3_column_double(statement, column);
-        case SQLITE_NULL: return nullptr;
+        case SQLITE_INTEGER:
+            return static_cast<long long>(sq::sqlite3_column_int64(statement, column));
+        case SQLITE_FLOAT:
+            return sq::sqlite3_column_double(statement, column);
+        case SQLITE_NULL:
+            return nullptr;
         default: {
             const auto* text = sq::sqlite3_column_text(statement, column);
             const int size = sq::sqlite3_column_bytes(statement, column);
@@ -112,7 +123,9 @@ Json sqlite_value(sq::sqlite3_stmt* statement, int column) {
 
 void sqlite_bind(sq::sqlite3_stmt* statement, int index, const Json& value) {
     switch (value.type()) {
-        case Json::value_t::null: sq::sqlite3_bind_null(statement, index); break;
+        case Json::value_t::null:
+            sq::sqlite3_bind_null(statement, index);
+            break;
         case Json::value_t::boolean:
             sq::sqlite3_bind_int64(statement, index, value.get<bool>() ? 1 : 0);
             break;
@@ -138,21 +151,49 @@ void sqlite_bind(sq::sqlite3_stmt* statement, int index, const Json& value) {
     }
 }
 
-Json run_sqlite(sq::sqlite3* connection, const std::string& sql, const Json& params) {
+using SqliteStatement = std::unique_ptr<sq::sqlite3_stmt, decltype(&sq::sqlite3_finalize)>;
+
+SqliteStatement prepare_sqlite(sq::sqlite3* connection, const std::string& sql) {
     sq::sqlite3_stmt* raw = nullptr;
     const char* tail = nullptr;
     if (sq::sqlite3_prepare_v2(connection, sql.c_str(), static_cast<int>(sql.size()), &raw,
                                &tail) != SQLITE_OK) {
         throw soci::soci_error(sq::sqlite3_errmsg(connection));
     }
-    std::unique_ptr<sq::sqlite3_stmt, decltype(&sq::sqlite3_finalize)> statement(
-        raw, &sq::sqlite3_finalize);
+    SqliteStatement statement(raw, &sq::sqlite3_finalize);
     if (!statement) throw std::invalid_argument("empty SQL statement");
     for (; tail != nullptr && *tail != '\0'; ++tail) {
         if (!std::isspace(static_cast<unsigned char>(*tail)) && *tail != ';') {
             throw std::invalid_argument("one SQL statement per call");
         }
     }
+    return statement;
+}
+
+Json step_sqlite(sq::sqlite3* connection, sq::sqlite3_stmt* statement) {
+    const int columns = sq::sqlite3_column_count(statement);
+    // sqlite3_changes() keeps the last INSERT/UPDATE/DELETE's count across other statements
+    // (DDL, say); the difference of the running total is this statement's own.
+    const auto changes_before = sq::sqlite3_total_changes(connection);
+    Json rows = Json::array();
+    for (;;) {
+        const int step = sq::sqlite3_step(statement);
+        if (step == SQLITE_DONE) break;
+        if (step != SQLITE_ROW) throw soci::soci_error(sq::sqlite3_errmsg(connection));
+        Json row = Json::object();
+        for (int column = 0; column < columns; ++column) {
+            row[sq::sqlite3_column_name(statement, column)] = sqlite_value(statement, column);
+        }
+        rows.push_back(std::move(row));
+    }
+    if (columns == 0) {
+        return Json{{"affected_rows", sq::sqlite3_total_changes(connection) - changes_before}};
+    }
+    return rows;
+}
+
+Json run_sqlite(sq::sqlite3* connection, const std::string& sql, const Json& params) {
+    auto statement = prepare_sqlite(connection, sql);
     std::vector<std::string> names;
     const int parameter_count = sq::sqlite3_bind_parameter_count(statement.get());
     for (int i = 1; i <= parameter_count; ++i) {
@@ -166,26 +207,18 @@ Json run_sqlite(sq::sqlite3* connection, const std::string& sql, const Json& par
     for (size_t i = 0; i < values.size(); ++i) {
         sqlite_bind(statement.get(), static_cast<int>(i + 1), *values[i]);
     }
-    const int columns = sq::sqlite3_column_count(statement.get());
-    // sqlite3_changes() keeps the last INSERT/UPDATE/DELETE's count across other statements
-    // (DDL, say); the difference of the running total is this statement's own.
-    const auto changes_before = sq::sqlite3_total_changes(connection);
-    Json rows = Json::array();
-    for (;;) {
-        const int step = sq::sqlite3_step(statement.get());
-        if (step == SQLITE_DONE) break;
-        if (step != SQLITE_ROW) throw soci::soci_error(sq::sqlite3_errmsg(connection));
-        Json row = Json::object();
-        for (int column = 0; column < columns; ++column) {
-            row[sq::sqlite3_column_name(statement.get(), column)] =
-                sqlite_value(statement.get(), column);
-        }
-        rows.push_back(std::move(row));
+    return step_sqlite(connection, statement.get());
+}
+
+Json run_sqlite_positional(sq::sqlite3* connection, const std::string& sql, const Json& values) {
+    auto statement = prepare_sqlite(connection, sql);
+    if (sq::sqlite3_bind_parameter_count(statement.get()) != static_cast<int>(values.size())) {
+        throw std::invalid_argument("as many values as placeholders are needed");
     }
-    if (columns == 0) {
-        return Json{{"affected_rows", sq::sqlite3_total_changes(connection) - changes_before}};
+    for (size_t i = 0; i < values.size(); ++i) {
+        sqlite_bind(statement.get(), static_cast<int>(i + 1), values[i]);
     }
-    return rows;
+    return step_sqlite(connection, statement.get());
 }
 
 // ---- PostgreSQL ----
@@ -197,49 +230,45 @@ Json postgres_value(const PGresult* result, int row, int column) {
     const std::string text(PQgetvalue(result, row, column),
                            static_cast<size_t>(PQgetlength(result, row, column)));
     switch (PQftype(result, column)) {
-        case kBool: return text == "t";
+        case kBool:
+            return text == "t";
         case kInt2:
         case kInt4:
-        case kInt8: return std::stoll(text);
+        case kInt8:
+            return std::stoll(text);
         case kFloat4:
         case kFloat8:
-        case kNumeric: return std::stod(text);
+        case kNumeric:
+            return std::stod(text);
         case kJson:
-        case kJsonb: return Json::parse(text, nullptr, false);
-        default: return text;
+        case kJsonb:
+            return Json::parse(text, nullptr, false);
+        default:
+            return text;
     }
 }
 
 std::optional<std::string> postgres_text(const Json& value) {
     switch (value.type()) {
-        case Json::value_t::null: return std::nullopt;
-        case Json::value_t::boolean: return value.get<bool>() ? "1" : "0";
-        case Json::value_t::string: return value.get<std::string>();
-        default: return value.dump();
+        case Json::value_t::null:
+            return std::nullopt;
+        case Json::value_t::boolean:
+            return value.get<bool>() ? "1" : "0";
+        case Json::value_t::string:
+            return value.get<std::string>();
+        default:
+            return value.dump();
     }
 }
 
-Json run_postgres(PGconn* connection, const std::string& sql, const Json& params) {
-    const auto placeholders = find_placeholders(sql);
-    const auto names = distinct_names(placeholders);
-    const auto values = values_for(names, params);
-    // :name → $n, the same n for every use of one name.
-    std::string rewritten;
-    size_t copied = 0;
-    for (const auto& placeholder : placeholders) {
-        rewritten.append(sql, copied, placeholder.start - copied);
-        const auto position = std::find(names.begin(), names.end(), placeholder.name) - names.begin();
-        rewritten += "$" + std::to_string(position + 1);
-        copied = placeholder.start + placeholder.length;
-    }
-    rewritten.append(sql, copied, std::string::npos);
-
+Json exec_postgres(PGconn* connection, const std::string& sql,
+                   const std::vector<const Json*>& values) {
     std::vector<std::optional<std::string>> texts;
     for (const Json* value : values) texts.push_back(postgres_text(*value));
     std::vector<const char*> pointers;
     for (const auto& text : texts) pointers.push_back(text ? text->c_str() : nullptr);
     std::unique_ptr<PGresult, decltype(&PQclear)> result(
-        PQexecParams(connection, rewritten.c_str(), static_cast<int>(pointers.size()), nullptr,
+        PQexecParams(connection, sql.c_str(), static_cast<int>(pointers.size()), nullptr,
                      pointers.data(), nullptr, nullptr, 0),
         &PQclear);
     const auto status = PQresultStatus(result.get());
@@ -259,6 +288,31 @@ Json run_postgres(PGconn* connection, const std::string& sql, const Json& params
     }
     return rows;
 }
+
+Json run_postgres(PGconn* connection, const std::string& sql, const Json& params) {
+    const auto placeholders = find_placeholders(sql);
+    const auto distinct = distinct_names(placeholders);
+    const auto values = values_for(distinct.names, params);
+    // :name → $n, the same n for every use of one name.
+    std::string rewritten;
+    size_t copied = 0;
+    for (const auto& placeholder : placeholders) {
+        rewritten.append(sql, copied, placeholder.start - copied);
+        const auto position = distinct.position.at(placeholder.name);
+        rewritten += "$" + std::to_string(position + 1);
+        copied = placeholder.start + placeholder.length;
+    }
+    rewritten.append(sql, copied, std::string::npos);
+
+    std::vector<const Json*> ordered(values.begin(), values.end());
+    return exec_postgres(connection, rewritten, ordered);
+}
+
+Json run_postgres_positional(PGconn* connection, const std::string& sql, const Json& values) {
+    std::vector<const Json*> ordered;
+    for (const auto& value : values) ordered.push_back(&value);
+    return exec_postgres(connection, sql, ordered);
+}
 }  // namespace
 
 std::optional<std::string> optional_text_column(const soci::row& row, std::size_t index) {
@@ -268,17 +322,20 @@ std::optional<std::string> optional_text_column(const soci::row& row, std::size_
 
 long long integer_column(const soci::row& row, std::size_t index) {
     switch (row.get_properties(index).get_data_type()) {
-        case soci::dt_integer: return row.get<int>(index);
-        case soci::dt_long_long: return row.get<long long>(index);
+        case soci::dt_integer:
+            return row.get<int>(index);
+        case soci::dt_long_long:
+            return row.get<long long>(index);
         case soci::dt_unsigned_long_long:
             return static_cast<long long>(row.get<unsigned long long>(index));
-        case soci::dt_double: return static_cast<long long>(row.get<double>(index));
-        default: return std::stoll(row.get<std::string>(index));
+        case soci::dt_double:
+            return static_cast<long long>(row.get<double>(index));
+        default:
+            return std::stoll(row.get<std::string>(index));
     }
 }
 
-Json run_json_statement(soci::session& session, const std::string& statement,
-                        const Json& params) {
+Json run_json_statement(soci::session& session, const std::string& statement, const Json& params) {
     if (!params.is_null() && !params.is_array() && !params.is_object()) {
         throw std::invalid_argument("parameters must be a JSON array, object or null");
     }
@@ -290,8 +347,29 @@ Json run_json_statement(soci::session& session, const std::string& statement,
     }
     if (backend == "postgresql") {
         return run_postgres(
-            static_cast<soci::postgresql_session_backend*>(session.get_backend())->conn_,
-            statement, params);
+            static_cast<soci::postgresql_session_backend*>(session.get_backend())->conn_, statement,
+            params);
+    }
+    throw std::logic_error("unsupported database backend");
+}
+
+std::string positional_placeholder(const soci::session& session, size_t position) {
+    return session.get_backend_name() == "postgresql" ? "$" + std::to_string(position) : "?";
+}
+
+Json run_positional_statement(soci::session& session, const std::string& statement,
+                              const Json& values) {
+    if (!values.is_array()) throw std::invalid_argument("positional values must be an array");
+    const std::string backend = session.get_backend_name();
+    if (backend == "sqlite3") {
+        return run_sqlite_positional(
+            static_cast<soci::sqlite3_session_backend*>(session.get_backend())->conn_, statement,
+            values);
+    }
+    if (backend == "postgresql") {
+        return run_postgres_positional(
+            static_cast<soci::postgresql_session_backend*>(session.get_backend())->conn_, statement,
+            values);
     }
     throw std::logic_error("unsupported database backend");
 }

@@ -1,8 +1,8 @@
 // One SQL statement whose parameters and results are JSON: what the SDK's sql service runs.
 #pragma once
 
-#include <nlohmann/json.hpp>
 #include <soci/soci.h>
+#include <nlohmann/json.hpp>
 
 #include <optional>
 #include <string>
@@ -16,6 +16,16 @@ namespace miconsul::storage {
 /// Throws std::invalid_argument for unusable params and soci::soci_error for SQL errors.
 nlohmann::json run_json_statement(soci::session& session, const std::string& statement,
                                   const nlohmann::json& params);
+
+/// The same for statements the host builds with many values (multi-row INSERTs and UPDATEs):
+/// positional placeholders, written with positional_placeholder(), bound from a JSON array in
+/// order. Named placeholders cost SQLite a scan per name, which thousands of them make slow.
+nlohmann::json run_positional_statement(soci::session& session, const std::string& statement,
+                                        const nlohmann::json& values);
+
+/// The text of the `position`-th (from 1) positional placeholder for the session's backend:
+/// "?" for SQLite, "$n" for PostgreSQL.
+std::string positional_placeholder(const soci::session& session, size_t position);
 
 /// A nullable text column of a row: nullopt for NULL.
 std::optional<std::string> optional_text_column(const soci::row& row, std::size_t index);

@@ -43,8 +43,7 @@ std::vector<std::string> split_statements(std::string_view sql) {
         return std::all_of(text.begin(), text.end(),
                            [](unsigned char c) { return std::isspace(c) != 0; });
     };
-    statements.erase(std::remove_if(statements.begin(), statements.end(), blank),
-                     statements.end());
+    statements.erase(std::remove_if(statements.begin(), statements.end(), blank), statements.end());
     return statements;
 }
 
@@ -212,6 +211,12 @@ CREATE TABLE webhook_subscriptions (
   updated_at TEXT NOT NULL
 );
 CREATE INDEX webhook_subscriptions_by_tenant ON webhook_subscriptions (tenant_id, status);
+)sql"},
+        // Runs are claimed ahead of their instant, so thousands wait leased at once: finding
+        // the few whose lease lapsed or is due for renewal must not read them all.
+        {5, "scheduled run leases",
+         R"sql(
+CREATE INDEX scheduled_runs_leases ON scheduled_runs (status, lease_until, next_attempt_at);
 )sql"},
     };
     return migrations;

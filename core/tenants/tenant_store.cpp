@@ -1,8 +1,8 @@
 #include "tenants/tenant_store.h"
 
 #include "clock/clock.h"
-#include "tenants/change_listener.h"
 #include "storage/json_statement.h"
+#include "tenants/change_listener.h"
 
 #include <date/tz.h>
 
@@ -13,9 +13,12 @@ namespace miconsul::tenants {
 using Json = nlohmann::json;
 
 Json Tenant::to_json() const {
-    return {{"id", id},           {"name", name},
-            {"timezone", timezone}, {"locale", locale},
-            {"status", status},   {"created_at", created_at},
+    return {{"id", id},
+            {"name", name},
+            {"timezone", timezone},
+            {"locale", locale},
+            {"status", status},
+            {"created_at", created_at},
             {"updated_at", updated_at}};
 }
 
@@ -43,18 +46,16 @@ Tenant read_tenant(const soci::row& row) {
     return tenant;
 }
 
-constexpr const char* kTenantColumns =
-    "id, name, timezone, locale, status, created_at, updated_at";
+constexpr const char* kTenantColumns = "id, name, timezone, locale, status, created_at, updated_at";
 }  // namespace
 
 std::shared_ptr<const TenantSnapshot> TenantStore::read_snapshot(
     soci::session& session, const std::string& tenant_id) const {
     auto snapshot = std::make_shared<TenantSnapshot>();
     bool found = false;
-    soci::rowset<soci::row> tenants =
-        (session.prepare << std::string("SELECT ") + kTenantColumns +
-                                " FROM tenants WHERE id = :id",
-         soci::use(tenant_id, "id"));
+    soci::rowset<soci::row> tenants = (session.prepare << std::string("SELECT ") + kTenantColumns +
+                                                              " FROM tenants WHERE id = :id",
+                                       soci::use(tenant_id, "id"));
     for (const auto& row : tenants) {
         snapshot->tenant = read_tenant(row);
         found = true;
@@ -80,6 +81,7 @@ void TenantStore::load() {
     });
     std::unique_lock lock(mutex_);
     snapshots_ = std::move(loaded);
+    ++version_;
 }
 
 void TenantStore::notify_change(soci::session& session, const std::string& tenant_id) const {
@@ -104,6 +106,12 @@ void TenantStore::refresh(const std::string& tenant_id) {
     } else {
         snapshots_.erase(tenant_id);
     }
+    ++version_;
+}
+
+uint64_t TenantStore::version() const {
+    std::shared_lock lock(mutex_);
+    return version_;
 }
 
 std::shared_ptr<const TenantSnapshot> TenantStore::find(std::string_view tenant_id) const {

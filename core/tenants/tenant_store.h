@@ -55,6 +55,10 @@ public:
     /// The current snapshot, or null for an unknown tenant. Thread-safe, no query.
     std::shared_ptr<const TenantSnapshot> find(std::string_view tenant_id) const;
 
+    /// Changes whenever any snapshot is replaced: lets a reader skip rescanning every tenant
+    /// when nothing changed.
+    uint64_t version() const;
+
     /// Every tenant id known in memory.
     std::vector<std::string> ids() const;
 
@@ -86,6 +90,7 @@ private:
     storage::Database& database_;
     mutable std::shared_mutex mutex_;
     std::map<std::string, std::shared_ptr<const TenantSnapshot>, std::less<>> snapshots_;
+    uint64_t version_ = 0;
 };
 
 /// Whether `name` is an IANA time zone known to this machine's tz database.

@@ -1,8 +1,8 @@
 // The scheduler in process, on real SQLite and PostgreSQL, with a clock the test moves.
+#include "scheduler/scheduler.h"
 #include "clock/clock.h"
 #include "plugins/host_services.h"
 #include "plugins/registry.h"
-#include "scheduler/scheduler.h"
 #include "storage/migrations.h"
 #include "support/test_database.h"
 #include "support/test_environment.h"
@@ -20,11 +20,13 @@ using miconsul::clock::parse_rfc3339;
 using miconsul::clock::TimePoint;
 using miconsul::scheduler::RunFilter;
 using miconsul::scheduler::RunRecord;
-using miconsul::scheduler::Scheduler;
 using miconsul::scheduler::ScheduleKey;
+using miconsul::scheduler::Scheduler;
 using nlohmann::json;
 
-TimePoint at(const std::string& rfc3339) { return parse_rfc3339(rfc3339).value(); }
+TimePoint at(const std::string& rfc3339) {
+    return parse_rfc3339(rfc3339).value();
+}
 
 // What the test plugin's schedule handler records, and how it should behave.
 struct Probe {
@@ -80,8 +82,7 @@ protected:
         registry_.add({"ticker", "", "ticker.so", true, "", plugin});
     }
 
-    std::unique_ptr<Scheduler> make_scheduler() {
-        miconsul::scheduler::SchedulerOptions options;
+    std::unique_ptr<Scheduler> make_scheduler(miconsul::scheduler::SchedulerOptions options = {}) {
         options.workers = 0;  // tick() executes what is due: deterministic
         return std::make_unique<Scheduler>(*database_, *tenants_, registry_, *services_, clock_,
                                            miconsul::logging::Log::null(), options);
@@ -121,10 +122,9 @@ TEST_P(SchedulerTest, FiresAtTheTenantsLocalTimeOnce) {
     scheduler->tick();
     scheduler->tick();
     ASSERT_EQ(calls(), 1u);
-    EXPECT_EQ(probe_.scheduled_at_ms[0],
-              std::chrono::duration_cast<std::chrono::milliseconds>(
-                  at("2026-03-01T14:00:00Z").time_since_epoch())
-                  .count());
+    EXPECT_EQ(probe_.scheduled_at_ms[0], std::chrono::duration_cast<std::chrono::milliseconds>(
+                                             at("2026-03-01T14:00:00Z").time_since_epoch())
+                                             .count());
     auto succeeded = runs("succeeded");
     ASSERT_EQ(succeeded.size(), 1u);
     EXPECT_EQ(succeeded[0].scheduled_at, "2026-03-01T14:00:00Z");
@@ -294,6 +294,106 @@ TEST_P(SchedulerTest, TriggerRunsNowAsOfAChosenInstant) {
         scheduler->trigger({"other", "ticker", "daily"}, std::nullopt, true)));
 }
 
+TEST_P(SchedulerTest, RunsAreClaimedAheadAndStartAtTheirInstantNotBefore) {
+    add_plugin("0 8 * * *");
+    auto scheduler = make_scheduler();
+    scheduler->tick();
+    clock_.set(at("2026-03-01T13:59:58Z"));  // two seconds before 08:00 local
+    scheduler->tick();
+    EXPECT_EQ(calls(), 0u);
+    auto queued = runs("queued");
+    ASSERT_EQ(queued.size(), 1u) << "claimed ahead of its instant";
+    EXPECT_EQ(queued[0].scheduled_at, "2026-03-01T14:00:00Z");
+    // Another instance sees it taken: it neither inserts nor claims it again.
+    auto other = make_scheduler();
+    other->tick();
+    clock_.set(at("2026-03-01T14:00:00Z"));
+    other->tick();
+    EXPECT_EQ(calls(), 0u) << "held by the first instance";
+    scheduler->tick();
+    ASSERT_EQ(calls(), 1u);
+    EXPECT_EQ(runs("succeeded").size(), 1u);
+}
+
+TEST_P(SchedulerTest, StoppingReleasesClaimedRunsForAnotherInstanceAtOnce) {
+    add_plugin("0 8 * * *");
+    auto survivor = make_scheduler();
+    survivor->tick();
+    {
+        auto stopping = make_scheduler();
+        stopping->tick();
+        clock_.set(at("2026-03-01T13:59:58Z"));
+        stopping->tick();  // claims the 08:00 run ahead, then stops before it is due
+    }
+    clock_.set(at("2026-03-01T14:00:01Z"));
+    survivor->tick();
+    EXPECT_EQ(calls(), 1u) << "released on stop: no wait for the lease to run out";
+    auto succeeded = runs("succeeded");
+    ASSERT_EQ(succeeded.size(), 1u);
+    EXPECT_EQ(succeeded[0].attempts, 1) << "a release is not an attempt";
+}
+
+TEST_P(SchedulerTest, RunsHeldByADeadInstanceAreRecoveredAndALapseCountsAsAnAttempt) {
+    add_plugin("0 8 * * *", {{"max_attempts", 1}});
+    auto scheduler = make_scheduler();
+    RunRecord held;
+    held.id = "00000000-0000-4000-8000-000000000002";
+    held.key = {"sol", "ticker", "daily"};
+    held.scheduled_at = held.next_attempt_at = held.created_at = "2026-03-01T14:00:00Z";
+    held.origin = "cron";
+    held.max_attempts = 1;
+    // Claimed ahead by an instance that died before (or while) starting it.
+    ASSERT_EQ(scheduler->runs()
+                  .enqueue_batch({held}, std::string("dead-instance"),
+                                 std::string("2026-03-01T14:00:30Z"))
+                  .size(),
+              1u);
+    clock_.set(at("2026-03-01T14:00:10Z"));
+    scheduler->tick();
+    EXPECT_EQ(calls(), 0u) << "its lease still holds";
+    clock_.set(at("2026-03-01T14:00:31Z"));
+    scheduler->tick();
+    ASSERT_EQ(calls(), 1u) << "recovered once the lease lapsed";
+    auto done = scheduler->runs().find("sol", held.id);
+    ASSERT_TRUE(done);
+    EXPECT_EQ(done->status, "succeeded");
+    EXPECT_EQ(done->attempts, 2) << "the lapse counted, then the attempt that ran";
+
+    // A run that keeps taking its holders down (its start never written) ends up failed
+    // rather than going round forever.
+    held.id = "00000000-0000-4000-8000-000000000003";
+    held.scheduled_at = held.next_attempt_at = "2026-03-01T15:00:00Z";
+    scheduler->runs().enqueue_batch({held}, std::string("dead-1"),
+                                    std::string("2026-03-01T15:00:30Z"));
+    clock_.set(at("2026-03-01T15:00:31Z"));
+    scheduler->runs().requeue_expired("2026-03-01T15:00:31Z");
+    ASSERT_TRUE(scheduler->runs()
+                    .claim_due("2026-03-01T15:00:31Z", "2026-03-01T15:00:31Z", "dead-2",
+                               "2026-03-01T15:01:00Z", 10)
+                    .size() == 1);
+    scheduler->runs().requeue_expired("2026-03-01T15:01:01Z");
+    auto poisoned = scheduler->runs().find("sol", held.id);
+    ASSERT_TRUE(poisoned);
+    EXPECT_EQ(poisoned->status, "failed");
+    EXPECT_NE(poisoned->error.value_or("").find("no attempts are left"), std::string::npos);
+}
+
+TEST_P(SchedulerTest, RunsBeyondWhatAnInstanceMayHoldAreLeftForOthers) {
+    add_plugin("0 8 * * *");
+    miconsul::scheduler::SchedulerOptions full;
+    full.max_claimed = 0;
+    auto saturated = make_scheduler(full);
+    saturated->tick();
+    clock_.set(at("2026-03-01T14:00:01Z"));
+    saturated->tick();
+    EXPECT_EQ(calls(), 0u) << "it may hold nothing more";
+    ASSERT_EQ(runs("queued").size(), 1u) << "stored unclaimed, not dropped";
+    auto other = make_scheduler();
+    other->tick();
+    EXPECT_EQ(calls(), 1u);
+    EXPECT_EQ(runs("succeeded").size(), 1u);
+}
+
 // A handler that blocks until released, to hold a run open while the clock moves.
 struct Gate {
     std::mutex mutex;
@@ -338,7 +438,8 @@ TEST_P(SchedulerTest, ARunPastItsTimeoutIsMarkedWhileItRuns) {
     clock_.set(at("2026-03-01T14:00:01Z"));
     {
         std::unique_lock lock(gate.mutex);
-        ASSERT_TRUE(gate.changed.wait_for(lock, std::chrono::seconds(5), [&] { return gate.entered; }));
+        ASSERT_TRUE(
+            gate.changed.wait_for(lock, std::chrono::seconds(5), [&] { return gate.entered; }));
     }
     clock_.advance(std::chrono::seconds(61));
     bool marked = false;
