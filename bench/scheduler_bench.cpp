@@ -1,9 +1,11 @@
 // Scheduler load: N tenants × 3 schedules that all fire every minute (the worst case: every run
 // of the minute due at one instant), with idle handlers, on the real scheduler and database.
 // Reports, per minute boundary: runs executed, lag between scheduled instant and handler start
-// (p50, p99, max), CPU time used, and peak RSS.
+// (p50, p99, max), CPU time used, and peak RSS. Every run's record and its run.succeeded
+// event are stored, as in the host.
 //
 //   scheduler_bench [tenants=10000] [minutes=2] [database_url=sqlite://<temp dir>]
+#include "bus/bus.h"
 #include "clock/clock.h"
 #include "logging/log.h"
 #include "plugins/host_services.h"
@@ -95,6 +97,10 @@ int main(int argc, char** argv) {
     registry.add({"load", "", "load.so", true, "", plugin});
     miconsul::plugins::HostServices services{*database, miconsul::logging::Log::null()};
     miconsul::clock::SystemClock clock;
+    // As in the host, every run publishes run.succeeded (stored; nobody subscribes here).
+    miconsul::bus::Bus bus(*database, store, registry, services, clock,
+                           miconsul::logging::Log::null(), miconsul::bus::BusOptions{});
+    services.bus = &bus;
     miconsul::scheduler::SchedulerOptions options;  // defaults: 1 s tick, 2 workers
     miconsul::scheduler::Scheduler scheduler(*database, store, registry, services, clock,
                                              miconsul::logging::Log::null(), options);

@@ -20,8 +20,8 @@
 #include "tenants/tenant_store.h"
 #include "webhooks/webhooks.h"
 
-#include <fstream>
 #include <sys/stat.h>
+#include <fstream>
 
 #include <stdexcept>
 
@@ -82,11 +82,10 @@ void Host::start() {
                   {{"hint", "set MICONSUL_ADMIN_TOKEN"}});
     }
     auto is_admin = [admin_hash](const http::HttpRequest& request) {
-        return auth::token_matches(auth::bearer_token(request.header("authorization")),
-                                   admin_hash);
+        return auth::token_matches(auth::bearer_token(request.header("authorization")), admin_hash);
     };
-    parts.services = std::make_unique<plugins::HostServices>(
-        plugins::HostServices{*parts.database, log_});
+    parts.services =
+        std::make_unique<plugins::HostServices>(plugins::HostServices{*parts.database, log_});
     // Until tenant tokens exist (access-control issue), the admin token is the only
     // credential that reaches tenant routes.
     parts.gateway = std::make_unique<plugins::PluginGateway>(
@@ -119,8 +118,9 @@ void Host::start() {
             *parts.database, auth::SecretBox(*key), log_, webhook_options);
         parts.bus->set_webhooks(parts.webhooks.get());
     } else {
-        log_.warn("webhooks are off: set secret_key (MICONSUL_SECRET_KEY) to encrypt their "
-                  "secrets");
+        log_.warn(
+            "webhooks are off: set secret_key (MICONSUL_SECRET_KEY) to encrypt their "
+            "secrets");
     }
     parts.webhooks_api = std::make_unique<api::WebhooksDependencies>(
         api::WebhooksDependencies{parts.webhooks.get(), *parts.tenants, is_admin});
@@ -141,13 +141,12 @@ void Host::start() {
         throw std::logic_error(*problem);
     }
 
-    plugins::LoaderDependencies loader{
-        parts.registry, parts.router, *parts.database,
-        [&parts](std::shared_ptr<const plugins::LoadedPlugin> plugin,
-                 const plugins::RouteInfo& route) {
-            return parts.gateway->bind(std::move(plugin), route);
-        },
-        log_};
+    plugins::LoaderDependencies loader{parts.registry, parts.router, *parts.database,
+                                       [&parts](std::shared_ptr<const plugins::LoadedPlugin> plugin,
+                                                const plugins::RouteInfo& route) {
+                                           return parts.gateway->bind(std::move(plugin), route);
+                                       },
+                                       log_};
     plugins::load_plugin_directory(config_.plugin_dir, loader);
     // A plugin upgraded since the last start may bring migrations and new setting defaults
     // for the tenants that already have it enabled.
@@ -156,10 +155,11 @@ void Host::start() {
     scheduler::SchedulerOptions scheduler_options;
     scheduler_options.workers = config_.scheduler_workers;
     scheduler_options.tick = std::chrono::milliseconds(config_.scheduler_tick_ms);
+    scheduler_options.max_claimed = config_.scheduler_max_claimed;
     scheduler_options.lease = std::chrono::milliseconds(config_.lease_ms);
-    parts.scheduler = std::make_unique<scheduler::Scheduler>(
-        *parts.database, *parts.tenants, parts.registry, *parts.services, parts.clock, log_,
-        scheduler_options);
+    parts.scheduler = std::make_unique<scheduler::Scheduler>(*parts.database, *parts.tenants,
+                                                             parts.registry, *parts.services,
+                                                             parts.clock, log_, scheduler_options);
     parts.runs = std::make_unique<api::RunsDependencies>(
         api::RunsDependencies{*parts.scheduler, *parts.tenants, parts.registry, is_admin});
     if (auto problem = parts.router.add_all(api::runs_routes(*parts.runs))) {
@@ -183,11 +183,11 @@ void Host::start() {
         },
         log_);
     parts.server->start();
-    log_.info("listening", {{"address", config_.listen_host + ":" + std::to_string(port())},
-                            {"database", parts.database->backend() == storage::Backend::sqlite
-                                             ? "sqlite"
-                                             : "postgresql"},
-                            {"plugin_dir", config_.plugin_dir.string()}});
+    log_.info("listening",
+              {{"address", config_.listen_host + ":" + std::to_string(port())},
+               {"database",
+                parts.database->backend() == storage::Backend::sqlite ? "sqlite" : "postgresql"},
+               {"plugin_dir", config_.plugin_dir.string()}});
 }
 
 std::optional<std::string> Host::secret_key() const {
@@ -203,7 +203,8 @@ std::optional<std::string> Host::secret_key() const {
         try {
             auth::SecretBox check(key);
         } catch (const std::exception&) {
-            throw std::runtime_error(path.string() + " is not a 64-hex-digit key; fix or remove it");
+            throw std::runtime_error(path.string() +
+                                     " is not a 64-hex-digit key; fix or remove it");
         }
         return key;
     }
@@ -215,7 +216,9 @@ std::optional<std::string> Host::secret_key() const {
     return key;
 }
 
-uint16_t Host::port() const { return parts_->server ? parts_->server->port() : 0; }
+uint16_t Host::port() const {
+    return parts_->server ? parts_->server->port() : 0;
+}
 
 void Host::stop() {
     draining_ = true;

@@ -98,18 +98,21 @@ const std::vector<std::pair<std::string, Setter>>& setters() {
                                             size_t{1} << 30, "max_request_bytes")},
         {"header_timeout_ms",
          number_setter(&Config::header_timeout_ms, 100, 600000, "header_timeout_ms")},
-        {"body_timeout_ms", number_setter(&Config::body_timeout_ms, 100, 600000, "body_timeout_ms")},
+        {"body_timeout_ms",
+         number_setter(&Config::body_timeout_ms, 100, 600000, "body_timeout_ms")},
         {"shutdown_grace_ms",
          number_setter(&Config::shutdown_grace_ms, 0, 600000, "shutdown_grace_ms")},
         {"scheduler_workers",
          number_setter(&Config::scheduler_workers, 1, 64, "scheduler_workers")},
         {"scheduler_tick_ms",
          number_setter(&Config::scheduler_tick_ms, 50, 60000, "scheduler_tick_ms")},
+        {"scheduler_max_claimed", number_setter(&Config::scheduler_max_claimed, size_t{0},
+                                                size_t{1000000}, "scheduler_max_claimed")},
         {"lease_ms", number_setter(&Config::lease_ms, 1000, 3600000, "lease_ms")},
         {"secret_key",
          [](Config& config, const std::string& text) -> std::optional<std::string> {
-             if (text.size() != 64 || text.find_first_not_of("0123456789abcdefABCDEF") !=
-                                          std::string::npos) {
+             if (text.size() != 64 ||
+                 text.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) {
                  return "secret_key must be 64 hex digits (head -c 32 /dev/urandom | xxd -p -c 64)";
              }
              config.secret_key = text;
@@ -170,8 +173,9 @@ LoadedConfig load_config(const std::optional<std::filesystem::path>& file,
                 loaded.problems.push_back(file->string() + " is not a JSON object");
             } else {
                 for (const auto& [key, value] : document.items()) {
-                    auto setter = std::find_if(setters().begin(), setters().end(),
-                                               [&](const auto& entry) { return entry.first == key; });
+                    auto setter =
+                        std::find_if(setters().begin(), setters().end(),
+                                     [&](const auto& entry) { return entry.first == key; });
                     if (setter == setters().end()) {
                         loaded.problems.push_back(file->string() + ": unknown key '" + key + "'");
                         continue;

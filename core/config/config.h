@@ -26,8 +26,9 @@ struct Config {
     int header_timeout_ms = 5000;
     int body_timeout_ms = 15000;
     int shutdown_grace_ms = 10000;
-    int scheduler_workers = 2;     // threads that execute scheduled runs
-    int scheduler_tick_ms = 1000;  // how often due schedules are looked for
+    int scheduler_workers = 2;             // threads that execute scheduled runs
+    int scheduler_tick_ms = 1000;          // how often due schedules are looked for
+    size_t scheduler_max_claimed = 50000;  // runs an instance holds at most (ahead or running)
     int lease_ms = 30000;  // how long a run or delivery stays claimed by a silent instance
     /// 64 hex digits: the key that encrypts webhook secrets at rest. Empty: on SQLite the host
     /// keeps one in <data_dir>/secret.key (created 0600); on PostgreSQL webhooks are refused.

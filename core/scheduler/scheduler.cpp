@@ -189,7 +189,7 @@ std::vector<Scheduler::SchedulePlan> Scheduler::plan_tenant(
 }
 
 void Scheduler::refresh_plans(TimePoint now) {
-    // Called with mutex_ held. Cheap when nothing changed: two counters compared.
+    // Called with plan_mutex_ held. Cheap when nothing changed: two counters compared.
     const uint64_t tenant_version = tenants_.version();
     const size_t plugin_count = registry_.records().size();
     if (plans_loaded_ && tenant_version == plans_tenant_version_ &&
@@ -237,12 +237,17 @@ void Scheduler::plan(TimePoint now) {
     std::vector<RunRecord> runs;
     std::vector<std::shared_ptr<const Target>> targets;  // of each run
     std::vector<std::pair<RunRecord, std::string>> skipped;
+    uint64_t tenant_version = 0;
+    // Read every tick, before taking the plan's lock: a pause made through another instance
+    // must hold here too.
+    auto paused = runs_.paused();
     {
-        std::lock_guard lock(mutex_);
-        // Read every tick: a pause made through another instance must hold here too.
-        paused_ = runs_.paused();
+        // Not mutex_: workers starting runs must never wait for planning.
+        std::lock_guard lock(plan_mutex_);
+        paused_ = std::move(paused);
         paused_loaded_ = true;
         refresh_plans(now);
+        tenant_version = plans_tenant_version_;
         for (auto& [tenant_id, tenant_plan] : plans_) {
             for (auto& plan : tenant_plan.schedules) {
                 if (!paused_.empty() && paused_.count(plan.key) != 0) {
@@ -319,7 +324,7 @@ void Scheduler::plan(TimePoint now) {
         room = claimed >= options_.max_claimed ? 0 : options_.max_claimed - claimed;
     }
     const size_t leased = std::min(room, runs.size());
-    const std::vector<RunRecord> ours(runs.begin(), runs.begin() + static_cast<long>(leased));
+    std::vector<RunRecord> ours(runs.begin(), runs.begin() + static_cast<long>(leased));
     const std::vector<RunRecord> overflow(runs.begin() + static_cast<long>(leased), runs.end());
     const auto inserted = runs_.enqueue_batch(ours, instance_id_, text(horizon + options_.lease));
     runs_.enqueue_batch(overflow, std::nullopt, std::nullopt);
@@ -328,19 +333,30 @@ void Scheduler::plan(TimePoint now) {
         more_queued_ = true;
     }
     const std::unordered_set<std::string> inserted_ids(inserted.begin(), inserted.end());
-    std::lock_guard lock(mutex_);
+    std::vector<std::pair<TimePoint, ClaimedRun>> held;
     for (size_t i = 0; i < ours.size(); ++i) {
         // Not inserted: another instance (or an earlier tick of this one) has that instant.
-        if (inserted_ids.count(ours[i].id) != 0) hold(ours[i], now, targets[i]);
+        if (inserted_ids.count(ours[i].id) == 0) continue;
+        held.push_back(claimed(std::move(ours[i]), now, targets[i], tenant_version));
     }
-    wake_.notify_all();  // workers sleep until the earliest instant they know of
+    hold(std::move(held));
 }
 
-void Scheduler::hold(RunRecord run, TimePoint now, std::shared_ptr<const Target> target) {
+std::pair<TimePoint, Scheduler::ClaimedRun> Scheduler::claimed(RunRecord run, TimePoint now,
+                                                               std::shared_ptr<const Target> target,
+                                                               uint64_t tenant_version) {
     const auto due = clock::parse_rfc3339(run.next_attempt_at).value_or(now);
     const auto scheduled = clock::parse_rfc3339(run.scheduled_at).value_or(due);
-    held_.emplace(due,
-                  ClaimedRun{std::move(run), scheduled, std::move(target), plans_tenant_version_});
+    return {due, ClaimedRun{std::move(run), scheduled, std::move(target), tenant_version}};
+}
+
+void Scheduler::hold(std::vector<std::pair<TimePoint, ClaimedRun>> runs) {
+    if (runs.empty()) return;
+    {
+        std::lock_guard lock(mutex_);
+        for (auto& [due, run] : runs) held_.emplace(due, std::move(run));
+    }
+    wake_.notify_all();  // workers sleep until the earliest instant they know of
 }
 
 bool Scheduler::runs_waiting() {
@@ -364,12 +380,15 @@ void Scheduler::claim_queued(TimePoint now) {
     }
     const size_t limit = std::min<size_t>(room, 1000);
     const TimePoint horizon = now + lookahead_;
-    auto claimed = runs_.claim_due(text(horizon), text(now), instance_id_,
-                                   text(horizon + options_.lease), limit);
-    std::lock_guard lock(mutex_);
-    more_queued_ = limit > 0 && claimed.size() == limit;
-    for (auto& run : claimed) hold(std::move(run), now);
-    if (!claimed.empty()) wake_.notify_all();
+    auto runs = runs_.claim_due(text(horizon), text(now), instance_id_,
+                                text(horizon + options_.lease), limit);
+    {
+        std::lock_guard lock(mutex_);
+        more_queued_ = limit > 0 && runs.size() == limit;
+    }
+    std::vector<std::pair<TimePoint, ClaimedRun>> held;
+    for (auto& run : runs) held.push_back(claimed(std::move(run), now, nullptr, 0));
+    hold(std::move(held));
 }
 
 std::vector<Scheduler::ClaimedRun> Scheduler::take_due(TimePoint now) {
@@ -676,7 +695,7 @@ std::optional<RunRecord> Scheduler::retry(const std::string& tenant_id, const st
 void Scheduler::set_paused(const ScheduleKey& key, bool paused) {
     runs_.set_paused(key, paused, text(clock_.now()));
     const TimePoint now = clock_.now();
-    std::lock_guard lock(mutex_);
+    std::lock_guard lock(plan_mutex_);
     if (paused) {
         paused_.insert(key);
         return;
@@ -693,7 +712,7 @@ void Scheduler::set_paused(const ScheduleKey& key, bool paused) {
 }
 
 bool Scheduler::is_paused(const ScheduleKey& key) {
-    std::lock_guard lock(mutex_);
+    std::lock_guard lock(plan_mutex_);
     if (!paused_loaded_) {
         paused_ = runs_.paused();
         paused_loaded_ = true;

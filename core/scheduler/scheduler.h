@@ -139,10 +139,12 @@ private:
     void plan(clock::TimePoint now);
     void claim_queued(clock::TimePoint now);
     std::vector<ClaimedRun> take_due(clock::TimePoint now);
-    void hold(RunRecord run, clock::TimePoint now,
-              std::shared_ptr<const Target> target = nullptr);  // with mutex_ held
-    size_t claimed_count() const;                               // with mutex_ held
-    bool runs_waiting();                                        // due runs wait for a worker
+    static std::pair<clock::TimePoint, ClaimedRun> claimed(RunRecord run, clock::TimePoint now,
+                                                           std::shared_ptr<const Target> target,
+                                                           uint64_t tenant_version);
+    void hold(std::vector<std::pair<clock::TimePoint, ClaimedRun>> runs);
+    size_t claimed_count() const;  // with mutex_ held
+    bool runs_waiting();           // due runs wait for a worker
     void execute(ClaimedRun run);
     void add_outcome(Outcome outcome);
     void record_outcomes();
@@ -164,14 +166,16 @@ private:
 
     const std::chrono::milliseconds lookahead_;  // how far ahead of its instant a run is claimed
 
-    std::mutex mutex_;  // guards everything below up to the outcome journal
-    std::condition_variable wake_;
+    std::mutex plan_mutex_;                              // guards the plans and the pause set
     std::unordered_map<std::string, TenantPlan> plans_;  // "" = platform plugins
     bool plans_loaded_ = false;
     uint64_t plans_tenant_version_ = 0;
     size_t plans_plugin_count_ = 0;
     std::set<ScheduleKey> paused_;
     bool paused_loaded_ = false;
+
+    std::mutex mutex_;  // guards everything below up to the outcome journal
+    std::condition_variable wake_;
     std::multimap<clock::TimePoint, ClaimedRun> held_;  // claimed, waiting for their instant
     std::map<std::string, Executing> executing_;        // run id → when it started
     bool more_queued_ = false;  // the last claim of queued runs hit its limit
