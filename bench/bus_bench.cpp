@@ -53,7 +53,8 @@ int main(int argc, char** argv) {
     }
     const auto scratch =
         std::filesystem::temp_directory_path() / ("miconsul-bus-bench-" + std::to_string(getpid()));
-    const std::string url = argc > 3 ? argv[3] : "sqlite://" + scratch.string();
+    const std::string url =
+        argc > 3 && argv[3][0] != '\0' ? argv[3] : "sqlite://" + scratch.string();
     const int publishers = argc > 4 ? std::atoi(argv[4]) : 2;
     auto database = miconsul::storage::Database::open(url, scratch, 8);
     database->with_platform([&](soci::session& session) {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Bus throughput vs redis-benchmark XADD on the same Redis, alternating, medians of ROUNDS.
-#   bench/bus_run.sh <redis_url> [database_url] [rounds=3] [events=20000]
+#   bench/bus_run.sh <redis_url> [database_url] [rounds=3] [events=20000] [publishers=8]
 # redis-benchmark: 50 clients, no pipelining, XADD of one small field — the Redis operation
 # the bus performs once per delivery; the bus line is publish → handler → delivered in the DB.
 set -euo pipefail
@@ -8,6 +8,7 @@ redis_url=${1:?redis url}
 database_url=${2:-}
 rounds=${3:-3}
 events=${4:-20000}
+publishers=${5:-8}  # concurrent publishers, as the HTTP threads of an instance would be
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin="$here/build/bin"
 hostport=${redis_url#redis://}
@@ -21,7 +22,7 @@ for round in $(seq "$rounds"); do
            XADD miconsul-bench-xadd MAXLEN '~' 100000 '*' field value |
          awk '{for (i = 1; i <= NF; i++) if ($i ~ /requests/) print $(i-1)}' | tail -1)
   xadd+=("$rate")
-  line=$("$bin/bus_bench" "$events" "$redis_url" ${database_url:+"$database_url"})
+  line=$("$bin/bus_bench" "$events" "$redis_url" "$database_url" "$publishers")
   bus+=("$(awk '{for (i = 1; i <= NF; i++) if ($i == "events_per_s") print $(i+1)}' <<<"$line")")
   echo "round $round: redis-benchmark XADD ${rate} req/s; bus ${bus[-1]} events/s ($line)"
 done

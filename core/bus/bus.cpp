@@ -139,7 +139,54 @@ void Bus::stop() {
 
 std::string Bus::publish(const std::string& tenant_id, const std::string& source,
                          const std::string& type, const Json& data) {
-    return publish_many({{tenant_id, source, type, data}}).front();
+    // Group commit: callers publishing at the same moment share one transaction (and one
+    // flush of the database's log). The first caller to find no batch being written writes
+    // every event waiting, its own included; the others wait for that batch.
+    auto mine = std::make_shared<PendingPublish>();
+    mine->draft = {tenant_id, source, type, data};
+    std::unique_lock lock(publish_mutex_);
+    pending_publishes_.push_back(mine);
+    while (!mine->done) {
+        if (publish_in_progress_) {
+            publish_done_.wait(lock);
+            continue;
+        }
+        publish_in_progress_ = true;
+        std::vector<std::shared_ptr<PendingPublish>> batch;
+        batch.swap(pending_publishes_);
+        lock.unlock();
+        write_publishes(batch);
+        lock.lock();
+        publish_in_progress_ = false;
+        publish_done_.notify_all();
+    }
+    lock.unlock();
+    if (mine->failure) std::rethrow_exception(mine->failure);
+    return mine->id;
+}
+
+void Bus::write_publishes(const std::vector<std::shared_ptr<PendingPublish>>& batch) {
+    std::vector<Draft> drafts;
+    for (const auto& pending : batch) drafts.push_back(pending->draft);
+    try {
+        const auto ids = publish_many(drafts);
+        for (size_t i = 0; i < batch.size(); ++i) batch[i]->id = ids[i];
+    } catch (...) {
+        if (batch.size() == 1) {
+            batch[0]->failure = std::current_exception();
+        } else {
+            // Nothing of the batch was stored: each alone, so that only what fails, fails.
+            for (const auto& pending : batch) {
+                try {
+                    pending->id = publish_many({pending->draft}).front();
+                } catch (...) {
+                    pending->failure = std::current_exception();
+                }
+            }
+        }
+    }
+    std::lock_guard lock(publish_mutex_);
+    for (const auto& pending : batch) pending->done = true;
 }
 
 std::vector<std::string> Bus::publish_many(const std::vector<Draft>& drafts) {

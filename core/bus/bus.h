@@ -18,6 +18,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <exception>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -114,6 +115,13 @@ public:
                    const std::string& subscriber);
 
 private:
+    struct PendingPublish {
+        Draft draft;
+        std::string id;
+        std::exception_ptr failure;
+        bool done = false;  // guarded by publish_mutex_
+    };
+    void write_publishes(const std::vector<std::shared_ptr<PendingPublish>>& batch);
     void dispatch(clock::TimePoint now);
     /// Leases a pending delivery to this instance; nullopt if another has it or it is done.
     std::optional<DeliveryRecord> claim(const std::string& event_id, const std::string& subscriber,
@@ -140,6 +148,11 @@ private:
     const std::string instance_id_;
     webhooks::Webhooks* webhooks_ = nullptr;
     std::unique_ptr<class RedisTransport> transport_;
+
+    std::mutex publish_mutex_;  // guards the publishes waiting for a batch
+    std::condition_variable publish_done_;
+    std::vector<std::shared_ptr<PendingPublish>> pending_publishes_;
+    bool publish_in_progress_ = false;
 
     std::mutex mutex_;
     std::condition_variable wake_;

@@ -11,6 +11,9 @@
 
 #include <map>
 #include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
 
 namespace {
 using miconsul::bus::Bus;
@@ -120,6 +123,30 @@ TEST_P(BusTest, DeliversToEachMatchingHandlerOfEnabledTenantsOnly) {
     EXPECT_EQ(bus->deliveries("sol", "delivered", 50).size(), 3u);
     EXPECT_TRUE(bus->deliveries("luna", "", 50).empty());
     EXPECT_EQ(bus->events("luna", "", 50).size(), 1u) << "the event itself is still recorded";
+}
+
+TEST_P(BusTest, ConcurrentPublishersShareTransactionsAndEveryEventIsStoredOnce) {
+    auto bus = make_bus();
+    constexpr int kThreads = 8, kEach = 25;
+    std::mutex ids_mutex;
+    std::set<std::string> ids;
+    std::vector<std::thread> publishers;
+    for (int t = 0; t < kThreads; ++t) {
+        publishers.emplace_back([&, t] {
+            for (int i = 0; i < kEach; ++i) {
+                auto id = bus->publish("sol", "api", "payment.refunded",
+                                       {{"amount", 500}, {"n", t * kEach + i}});
+                std::lock_guard lock(ids_mutex);
+                ids.insert(id);
+            }
+        });
+    }
+    for (auto& publisher : publishers) publisher.join();
+    EXPECT_EQ(ids.size(), size_t{kThreads * kEach}) << "one distinct id per publish";
+    EXPECT_EQ(bus->events("sol", "payment.refunded", 500).size(), size_t{kThreads * kEach});
+    for (int i = 0; i < 10 && seen("on-payment") < size_t{kThreads * kEach}; ++i) bus->tick();
+    EXPECT_EQ(seen("on-payment"), size_t{kThreads * kEach}) << "each delivered, once";
+    EXPECT_EQ(seen("on-received"), 0u);
 }
 
 TEST_P(BusTest, AFailingHandlerIsRetriedWithBackoffThenDeadLetteredAndAffectsNoOther) {

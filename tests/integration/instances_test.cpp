@@ -218,7 +218,9 @@ TEST_F(InstancesTest, EventOfAKilledInstanceIsRedeliveredAndHandled) {
                              .json()["items"];
             return deliveries.size() == 1;
         },
-        20))
+        // A lease to run out, a process to start, a handler of seconds: on two loaded cores
+        // that once took longer than 20 s.
+        40))
         << b->log();
     EXPECT_EQ(hits(*b)["slow-event"].first, 1);
     EXPECT_EQ(deliveries[0]["event_id"], published.json()["id"]);
