@@ -131,28 +131,16 @@ std::vector<std::string> RunStore::enqueue_batch(const std::vector<RunRecord>& r
                 "INSERT INTO scheduled_runs (id, tenant_id, plugin, schedule, scheduled_at,"
                 " origin, status, attempts, max_attempts, next_attempt_at, timed_out, created_at,"
                 " lease_owner, lease_until) VALUES ";
-            Json values = Json::array();
-            auto bind = [&](Json value) {
-                values.push_back(std::move(value));
-                return storage::positional_placeholder(session, values.size());
-            };
+            std::vector<Json> rows;
             for (size_t i = first; i < last; ++i) {
                 const auto& run = runs[i];
-                if (i > first) sql += ", ";
-                // One value at a time: "?" placeholders bind in the order they appear, and the
-                // operands of one expression are evaluated in no set order.
-                const Json row[] = {run.id,           run.key.tenant_id,    run.key.plugin,
-                                    run.key.schedule, run.scheduled_at,     run.origin,
-                                    run.max_attempts, run.next_attempt_at,  run.created_at,
-                                    nullable(owner),  nullable(lease_until)};
-                sql += "(";
-                for (size_t column = 0; column < std::size(row); ++column) {
-                    if (column == 6) sql += "'queued', 0, ";  // status, attempts
-                    if (column == 8) sql += "0, ";            // timed_out
-                    sql += bind(row[column]);
-                    sql += column + 1 < std::size(row) ? ", " : ")";
-                }
+                rows.push_back(Json::array(
+                    {run.id, run.key.tenant_id, run.key.plugin, run.key.schedule, run.scheduled_at,
+                     run.origin, "queued", 0, run.max_attempts, run.next_attempt_at, 0,
+                     run.created_at, nullable(owner), nullable(lease_until)}));
             }
+            Json values = Json::array();
+            storage::append_values_rows(session, rows, sql, values);
             // The unique (tenant, plugin, schedule, instant, origin) key is the claim: however
             // many instances plan the same instant, one row wins, and only its inserter sees it
             // come back.
@@ -257,29 +245,18 @@ void RunStore::record(const std::vector<RunUpdate>& updates, const std::string& 
             std::string sql =
                 "WITH v (id, status, attempts, started_at, finished_at, duration_ms, error,"
                 " next_attempt_at, lease_until) AS (VALUES ";
-            Json values = Json::array();
-            auto bind = [&](Json value) {
-                values.push_back(std::move(value));
-                return storage::positional_placeholder(session, values.size());
-            };
+            std::vector<Json> rows;
             for (size_t i = first; i < last; ++i) {
                 const auto& update = updates[i];
-                if (i > first) sql += ", ";
-                const Json row[] = {update.id,
-                                    update.status,
-                                    update.attempts,
-                                    nullable(update.started_at),
-                                    nullable(update.finished_at),
-                                    update.duration_ms ? Json(*update.duration_ms) : Json(nullptr),
-                                    nullable(update.error),
-                                    update.next_attempt_at,
-                                    nullable(update.lease_until)};
-                sql += "(";
-                for (size_t column = 0; column < std::size(row); ++column) {
-                    sql += bind(row[column]);
-                    sql += column + 1 < std::size(row) ? ", " : ")";
-                }
+                rows.push_back(
+                    Json::array({update.id, update.status, update.attempts,
+                                 nullable(update.started_at), nullable(update.finished_at),
+                                 update.duration_ms ? Json(*update.duration_ms) : Json(nullptr),
+                                 nullable(update.error), update.next_attempt_at,
+                                 nullable(update.lease_until)}));
             }
+            Json values = Json::array();
+            storage::append_values_rows(session, rows, sql, values);
             // Only runs this instance still holds: one whose lease it lost belongs to another.
             sql +=
                 ") UPDATE scheduled_runs SET status = v.status,"
@@ -289,7 +266,8 @@ void RunStore::record(const std::vector<RunUpdate>& updates, const std::string& 
                 " lease_until = v.lease_until, lease_owner = CASE WHEN v.lease_until IS NULL"
                 " THEN NULL ELSE scheduled_runs.lease_owner END"
                 " FROM v WHERE scheduled_runs.id = v.id AND scheduled_runs.lease_owner = ";
-            sql += bind(owner);
+            values.push_back(owner);
+            sql += storage::positional_placeholder(session, values.size());
             storage::run_positional_statement(session, sql, values);
         }
         transaction.commit();

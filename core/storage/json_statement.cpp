@@ -357,6 +357,20 @@ std::string positional_placeholder(const soci::session& session, size_t position
     return session.get_backend_name() == "postgresql" ? "$" + std::to_string(position) : "?";
 }
 
+void append_values_rows(const soci::session& session, const std::vector<Json>& rows,
+                        std::string& sql, Json& values) {
+    for (size_t row = 0; row < rows.size(); ++row) {
+        sql += row == 0 ? "(" : ", (";
+        for (size_t column = 0; column < rows[row].size(); ++column) {
+            // One value at a time: "?" placeholders bind in the order they appear.
+            values.push_back(rows[row][column]);
+            if (column > 0) sql += ", ";
+            sql += positional_placeholder(session, values.size());
+        }
+        sql += ")";
+    }
+}
+
 Json run_positional_statement(soci::session& session, const std::string& statement,
                               const Json& values) {
     if (!values.is_array()) throw std::invalid_argument("positional values must be an array");

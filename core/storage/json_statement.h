@@ -6,6 +6,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace miconsul::storage {
 
@@ -26,6 +27,12 @@ nlohmann::json run_positional_statement(soci::session& session, const std::strin
 /// The text of the `position`-th (from 1) positional placeholder for the session's backend:
 /// "?" for SQLite, "$n" for PostgreSQL.
 std::string positional_placeholder(const soci::session& session, size_t position);
+
+/// Appends "(p, p, …), (p, …)" to `sql` for `rows` (each a JSON array of one row's values) and
+/// the values to `values` in the same order: the VALUES list of a multi-row statement for
+/// run_positional_statement. Placeholders are numbered on from what `values` already holds.
+void append_values_rows(const soci::session& session, const std::vector<nlohmann::json>& rows,
+                        std::string& sql, nlohmann::json& values);
 
 /// A nullable text column of a row: nullopt for NULL.
 std::optional<std::string> optional_text_column(const soci::row& row, std::size_t index);
