@@ -280,12 +280,15 @@ int RunStore::requeue_expired(const std::string& now) {
         soci::transaction transaction(session);
         // A run that already used its attempts (it may be what crashed the instances) fails
         // instead of going round again.
-        session << "UPDATE scheduled_runs SET status = 'failed', finished_at = :now,"
-                   " lease_owner = NULL, lease_until = NULL,"
-                   " error = 'the instance running it stopped, and no attempts are left'"
-                   " WHERE status = 'running' AND lease_until < :expired_before"
-                   " AND attempts >= max_attempts",
-            soci::use(now, "now"), soci::use(now, "expired_before");
+        auto fail_exhausted = [&](const std::string& status, const std::string& error) {
+            session << "UPDATE scheduled_runs SET status = 'failed', finished_at = :now,"
+                       " lease_owner = NULL, lease_until = NULL, error = :error"
+                       " WHERE status = :status AND lease_until < :expired_before"
+                       " AND attempts >= max_attempts",
+                soci::use(now, "now"), soci::use(error, "error"), soci::use(status, "status"),
+                soci::use(now, "expired_before");
+        };
+        fail_exhausted("running", "the instance running it stopped, and no attempts are left");
         soci::statement statement =
             (session.prepare << "UPDATE scheduled_runs SET status = 'queued', lease_owner = NULL,"
                                 " lease_until = NULL, next_attempt_at = :now,"
@@ -298,12 +301,7 @@ int RunStore::requeue_expired(const std::string& now) {
         // most never started, but one may have started and taken the instance down before
         // its start was written (starts are written behind). Counting the lapse as an
         // attempt keeps such a run from taking instance after instance down forever.
-        session << "UPDATE scheduled_runs SET status = 'failed', finished_at = :now,"
-                   " lease_owner = NULL, lease_until = NULL,"
-                   " error = 'the instance holding it stopped, and no attempts are left'"
-                   " WHERE status = 'queued' AND lease_until < :expired_before"
-                   " AND attempts >= max_attempts",
-            soci::use(now, "now"), soci::use(now, "expired_before");
+        fail_exhausted("queued", "the instance holding it stopped, and no attempts are left");
         soci::statement lapsed =
             (session.prepare << "UPDATE scheduled_runs SET lease_owner = NULL, lease_until = NULL,"
                                 " attempts = attempts + 1,"
