@@ -450,7 +450,7 @@ void Scheduler::add_outcome(Outcome outcome) {
     if (first) journal_changed_.notify_all();  // the recorder sleeps only on an empty journal
 }
 
-void Scheduler::record_outcomes() {
+bool Scheduler::record_outcomes() {
     std::lock_guard recording(recording_mutex_);
     std::deque<Outcome> batch;
     {
@@ -477,7 +477,7 @@ void Scheduler::record_outcomes() {
         }
     }
     const size_t starts = updates.size();
-    if (batch.empty() && starts == 0) return;
+    if (batch.empty() && starts == 0) return true;
     for (const auto& outcome : batch) updates.push_back(outcome.update);
     try {
         runs_.record(updates, instance_id_);
@@ -498,10 +498,10 @@ void Scheduler::record_outcomes() {
         batch.insert(batch.end(), std::make_move_iterator(journal_.begin()),
                      std::make_move_iterator(journal_.end()));
         journal_ = std::move(batch);
-        return;
+        return false;
     }
     // Events only once the record they describe is stored; all of a batch in one transaction.
-    if (services_.bus == nullptr) return;
+    if (services_.bus == nullptr) return true;
     std::vector<bus::Bus::Draft> events;
     for (const auto& outcome : batch) {
         if (outcome.event_type.empty()) continue;
@@ -515,7 +515,7 @@ void Scheduler::record_outcomes() {
         if (update.status == "failed") data["error"] = update.error.value_or("");
         events.push_back({outcome.key.tenant_id, "core", outcome.event_type, std::move(data)});
     }
-    if (events.empty()) return;
+    if (events.empty()) return true;
     try {
         services_.bus->publish_many(events);
     } catch (const std::exception& failure) {
@@ -523,6 +523,7 @@ void Scheduler::record_outcomes() {
         log_.error("run events not stored",
                    {{"events", events.size()}, {"reason", failure.what()}});
     }
+    return true;
 }
 
 void Scheduler::write_behind() {
@@ -542,9 +543,9 @@ void Scheduler::write_behind() {
         } while (!journal_closing_ && runs_waiting() &&
                  std::chrono::steady_clock::now() < deferred_until);
         lock.unlock();
-        record_outcomes();
+        const bool written = record_outcomes();
         lock.lock();
-        if (!journal_.empty() && !journal_closing_) {
+        if (!written && !journal_closing_) {
             // The write failed: wait before trying again rather than spin.
             journal_changed_.wait_for(lock, options_.tick, [this] { return journal_closing_; });
         }

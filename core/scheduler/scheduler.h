@@ -147,7 +147,7 @@ private:
     bool runs_waiting();           // due runs wait for a worker
     void execute(ClaimedRun run);
     void add_outcome(Outcome outcome);
-    void record_outcomes();
+    bool record_outcomes();  // false: the write failed, the outcomes wait for the next
     void loop();
     void work();
     void write_behind();
