@@ -72,6 +72,7 @@ std::shared_ptr<const TenantSnapshot> TenantStore::read_snapshot(
 }
 
 void TenantStore::load() {
+    std::lock_guard serial(refresh_mutex_);
     std::map<std::string, std::shared_ptr<const TenantSnapshot>, std::less<>> loaded;
     database_.with_platform([&](soci::session& session) {
         std::vector<std::string> ids;
@@ -97,6 +98,11 @@ void TenantStore::refresh(const std::string& tenant_id) {
         load();
         return;
     }
+    // One refresh at a time, read and store together: otherwise a refresh that read the
+    // database before a change (the one another instance's notification started) could store
+    // its stale snapshot after the one that read the change — the tenant would stay suspended
+    // after being reactivated, until its next change.
+    std::lock_guard serial(refresh_mutex_);
     std::shared_ptr<const TenantSnapshot> snapshot;
     database_.with_platform(
         [&](soci::session& session) { snapshot = read_snapshot(session, tenant_id); });

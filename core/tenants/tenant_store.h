@@ -12,6 +12,7 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <shared_mutex>
 #include <string>
@@ -88,6 +89,7 @@ private:
     void notify_change(soci::session& session, const std::string& tenant_id) const;
 
     storage::Database& database_;
+    std::mutex refresh_mutex_;  // serialises refreshes (read, then store) with each other
     mutable std::shared_mutex mutex_;
     std::map<std::string, std::shared_ptr<const TenantSnapshot>, std::less<>> snapshots_;
     uint64_t version_ = 0;
