@@ -59,27 +59,7 @@ Json RunRecord::to_json() const {
 RunStore::RunStore(storage::Database& database) : database_(database) {}
 
 bool RunStore::enqueue(const RunRecord& run) {
-    long long inserted = 0;
-    database_.with_platform([&](soci::session& session) {
-        // ON CONFLICT DO NOTHING: the unique (tenant, plugin, schedule, instant, origin) key is
-        // the claim — however many instances plan the same instant, one row wins.
-        soci::statement statement =
-            (session.prepare << "INSERT INTO scheduled_runs (id, tenant_id, plugin, schedule,"
-                                " scheduled_at, origin, status, attempts, max_attempts,"
-                                " next_attempt_at, timed_out, created_at) VALUES (:id, :tenant,"
-                                " :plugin, :schedule, :scheduled_at, :origin, 'queued', 0,"
-                                " :max_attempts, :next_attempt_at, 0, :created_at)"
-                                " ON CONFLICT DO NOTHING",
-             soci::use(run.id, "id"), soci::use(run.key.tenant_id, "tenant"),
-             soci::use(run.key.plugin, "plugin"), soci::use(run.key.schedule, "schedule"),
-             soci::use(run.scheduled_at, "scheduled_at"), soci::use(run.origin, "origin"),
-             soci::use(run.max_attempts, "max_attempts"),
-             soci::use(run.next_attempt_at, "next_attempt_at"),
-             soci::use(run.created_at, "created_at"));
-        statement.execute(true);
-        inserted = statement.get_affected_rows();
-    });
-    return inserted == 1;
+    return !enqueue_batch({run}, std::nullopt, std::nullopt).empty();
 }
 
 namespace {
