@@ -13,6 +13,7 @@
 #include "storage/migrations.h"
 #include "tenants/tenant_store.h"
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -45,6 +46,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "usage: bus_bench <events> <redis_url> [database_url] [publishers]\n");
         return 2;
     }
+    mallopt(M_TRIM_THRESHOLD, 8 << 20);  // as miconsul-host does (core/main.cpp)
     const long events = std::atol(argv[1]);
     const auto redis = miconsul::redis::parse_redis_url(argv[2]);
     if (!redis) {

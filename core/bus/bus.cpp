@@ -5,6 +5,7 @@
 #include "storage/json_statement.h"
 #include "webhooks/webhooks.h"
 
+#include <algorithm>
 #include <map>
 #include <regex>
 
@@ -22,6 +23,12 @@ Json optional_json(const std::optional<std::string>& value) {
     return value ? Json(*value) : Json(nullptr);
 }
 
+// Rows per multi-row statement: well under SQLite's and PostgreSQL's parameter limits.
+constexpr size_t kRowsPerStatement = 500;
+// Deliveries a worker takes at once, and writes the outcomes of with one statement.
+constexpr size_t kDeliveriesPerBatch = 64;
+constexpr std::chrono::milliseconds kAcknowledgeEvery{250};
+
 constexpr const char* kDeliveryColumns =
     "event_id, subscriber, tenant_id, status, attempts, next_attempt_at, last_error, delivered_at";
 
@@ -36,6 +43,28 @@ DeliveryRecord read_delivery(const soci::row& row) {
     delivery.last_error = storage::optional_text_column(row, 6);
     delivery.delivered_at = storage::optional_text_column(row, 7);
     return delivery;
+}
+
+DeliveryRecord delivery_from_json(const Json& row) {
+    DeliveryRecord delivery;
+    delivery.event_id = row.at("event_id").get<std::string>();
+    delivery.subscriber = row.at("subscriber").get<std::string>();
+    delivery.tenant_id = row.at("tenant_id").get<std::string>();
+    delivery.status = row.at("status").get<std::string>();
+    delivery.attempts = static_cast<int>(row.at("attempts").get<long long>());
+    delivery.next_attempt_at = row.at("next_attempt_at").get<std::string>();
+    if (!row.at("last_error").is_null()) delivery.last_error = row.at("last_error");
+    if (!row.at("delivered_at").is_null()) delivery.delivered_at = row.at("delivered_at");
+    return delivery;
+}
+
+EventRecord event_from_json(const Json& row) {
+    return {row.at("id").get<std::string>(),
+            row.at("tenant_id").get<std::string>(),
+            row.at("type").get<std::string>(),
+            row.at("source").get<std::string>(),
+            row.at("time").get<std::string>(),
+            Json::parse(row.at("data").get<std::string>(), nullptr, false)};
 }
 
 EventRecord read_event(const soci::row& row) {
@@ -98,22 +127,22 @@ Bus::~Bus() {
 }
 
 void Bus::use_redis(const redis::RedisAddress& address) {
-    transport_ = std::make_unique<RedisTransport>(
-        address, instance_id_, options_.lease, log_, [this](const DeliveryKey& key) {
-            if (auto claimed = claim(key.first, key.second, clock_.now())) {
-                hand_to_workers(std::move(*claimed));
-            }
-        });
+    transport_ = std::make_unique<RedisTransport>(address, instance_id_, options_.lease, log_,
+                                                  [this](const std::vector<DeliveryKey>& keys) {
+                                                      auto claimed = claim(keys, clock_.now());
+                                                      if (!claimed.empty())
+                                                          hand_to_workers(std::move(claimed));
+                                                  });
 }
 
-void Bus::hand_to_workers(DeliveryRecord delivery) {
+void Bus::hand_to_workers(std::vector<ClaimedDelivery> claimed) {
     if (options_.workers == 0) {
-        deliver(delivery);
+        deliver_batch(claimed);
         return;
     }
     {
         std::lock_guard lock(mutex_);
-        ready_.push_back(std::move(delivery));
+        for (auto& each : claimed) ready_.push_back(std::move(each));
     }
     wake_.notify_all();
 }
@@ -140,25 +169,36 @@ void Bus::stop() {
 std::string Bus::publish(const std::string& tenant_id, const std::string& source,
                          const std::string& type, const Json& data) {
     // Group commit: callers publishing at the same moment share one transaction (and one
-    // flush of the database's log). The first caller to find no batch being written writes
-    // every event waiting, its own included; the others wait for that batch.
+    // flush of the database's log). A caller that finds no batch being written leads: it
+    // writes every event waiting, its own included. When a batch is written its members are
+    // woken, and the first caller still waiting, if any, is made the next leader — one
+    // wake-up per publish, not one per waiting caller per batch.
     auto mine = std::make_shared<PendingPublish>();
     mine->draft = {tenant_id, source, type, data};
     std::unique_lock lock(publish_mutex_);
     pending_publishes_.push_back(mine);
-    while (!mine->done) {
-        if (publish_in_progress_) {
-            publish_done_.wait(lock);
-            continue;
-        }
+    if (publish_in_progress_) {
+        mine->wake.wait(lock, [&] { return mine->done || mine->leads; });
+    } else {
         publish_in_progress_ = true;
+        mine->leads = true;
+    }
+    if (!mine->done) {
         std::vector<std::shared_ptr<PendingPublish>> batch;
         batch.swap(pending_publishes_);
         lock.unlock();
         write_publishes(batch);
         lock.lock();
-        publish_in_progress_ = false;
-        publish_done_.notify_all();
+        for (const auto& member : batch) {
+            member->done = true;
+            if (member != mine) member->wake.notify_one();
+        }
+        if (pending_publishes_.empty()) {
+            publish_in_progress_ = false;
+        } else {
+            pending_publishes_.front()->leads = true;
+            pending_publishes_.front()->wake.notify_one();
+        }
     }
     lock.unlock();
     if (mine->failure) std::rethrow_exception(mine->failure);
@@ -185,25 +225,26 @@ void Bus::write_publishes(const std::vector<std::shared_ptr<PendingPublish>>& ba
             }
         }
     }
-    std::lock_guard lock(publish_mutex_);
-    for (const auto& pending : batch) pending->done = true;
 }
 
 std::vector<std::string> Bus::publish_many(const std::vector<Draft>& drafts) {
     std::vector<std::string> published;
     std::vector<DeliveryKey> announced;
-    const std::string time = text(clock_.now());
+    const TimePoint now = clock_.now();
+    const std::string time = text(now);
     database_.with_platform([&](soci::session& session) {
         // One transaction: an event is never stored without its deliveries, nor the reverse.
         soci::transaction transaction(session);
         // Who gets an event is decided now, with the enablement in force when it happened —
         // read from the database inside the transaction, not from this instance's snapshot,
-        // which may lag a change just made through another instance. Read once per tenant.
-        std::map<std::string, std::vector<std::shared_ptr<const plugins::LoadedPlugin>>> enabled;
-        auto plugins_of = [&](const std::string& tenant_id) -> const auto& {
-            auto found = enabled.find(tenant_id);
-            if (found != enabled.end()) return found->second;
-            auto& plugins = enabled[tenant_id];
+        // which may lag a change just made through another instance. Read once per tenant:
+        // (subscriber, type pattern) of its enabled plugins' handlers and its webhooks.
+        std::map<std::string, std::vector<std::pair<std::string, std::string>>> subscriptions;
+        auto subscriptions_of = [&](const std::string& tenant_id) -> const auto& {
+            auto found = subscriptions.find(tenant_id);
+            if (found != subscriptions.end()) return found->second;
+            auto& tenant_subscriptions = subscriptions[tenant_id];
+            std::vector<std::shared_ptr<const plugins::LoadedPlugin>> plugins;
             if (tenant_id.empty()) {
                 for (const auto& record : registry_.records()) {
                     if (record.loaded &&
@@ -211,59 +252,68 @@ std::vector<std::string> Bus::publish_many(const std::vector<Draft>& drafts) {
                         plugins.push_back(record.plugin);
                     }
                 }
-                return plugins;
+            } else {
+                soci::rowset<std::string> rows =
+                    (session.prepare << "SELECT p.plugin FROM tenant_plugins p JOIN tenants t ON"
+                                        " t.id = p.tenant_id WHERE p.tenant_id = :tenant AND"
+                                        " p.enabled = 1 AND t.status = 'active'",
+                     soci::use(tenant_id, "tenant"));
+                for (const auto& name : rows) {
+                    if (auto plugin = registry_.find_loaded(name)) plugins.push_back(plugin);
+                }
             }
-            soci::rowset<std::string> rows =
-                (session.prepare << "SELECT p.plugin FROM tenant_plugins p JOIN tenants t ON"
-                                    " t.id = p.tenant_id WHERE p.tenant_id = :tenant AND"
-                                    " p.enabled = 1 AND t.status = 'active'",
-                 soci::use(tenant_id, "tenant"));
-            for (const auto& name : rows) {
-                if (auto plugin = registry_.find_loaded(name)) plugins.push_back(plugin);
-            }
-            return plugins;
-        };
-        std::string id, tenant_id, source, type, data_text, subscriber;
-        soci::statement insert_event =
-            (session.prepare << "INSERT INTO events (id, type, tenant_id, source, time, data)"
-                                " VALUES (:id, :type, :tenant, :source, :time, :data)",
-             soci::use(id, "id"), soci::use(type, "type"), soci::use(tenant_id, "tenant"),
-             soci::use(source, "source"), soci::use(time, "time"), soci::use(data_text, "data"));
-        soci::statement insert_delivery =
-            (session.prepare << "INSERT INTO event_deliveries (event_id, subscriber, tenant_id,"
-                                " status, attempts, next_attempt_at, created_at) VALUES (:event,"
-                                " :subscriber, :tenant, 'pending', 0, :next_attempt_at,"
-                                " :created_at)",
-             soci::use(id, "event"), soci::use(subscriber, "subscriber"),
-             soci::use(tenant_id, "tenant"), soci::use(time, "next_attempt_at"),
-             soci::use(time, "created_at"));
-        for (const auto& draft : drafts) {
-            id = ids::random_uuid();
-            tenant_id = draft.tenant_id;
-            source = draft.source;
-            type = draft.type;
-            data_text = draft.data.dump(-1, ' ', false, Json::error_handler_t::replace);
-            std::vector<std::string> subscribers;
-            for (const auto& plugin : plugins_of(tenant_id)) {
+            for (const auto& plugin : plugins) {
                 for (const auto& handler : plugin->event_handlers) {
-                    if (type_matches(handler.event_type, type)) {
-                        subscribers.push_back(plugin->manifest.name + "/" + handler.name);
-                    }
+                    tenant_subscriptions.emplace_back(plugin->manifest.name + "/" + handler.name,
+                                                      handler.event_type);
                 }
             }
             if (webhooks_ != nullptr && !tenant_id.empty()) {
-                for (auto& webhook : webhooks_->subscribers_for(session, tenant_id, type)) {
-                    subscribers.push_back(std::move(webhook));
+                for (auto& [subscriber, patterns] :
+                     webhooks_->subscriptions_of(session, tenant_id)) {
+                    for (auto& pattern : patterns) {
+                        tenant_subscriptions.emplace_back(subscriber, std::move(pattern));
+                    }
                 }
             }
-            insert_event.execute(true);
-            for (const auto& each : subscribers) {
-                subscriber = each;
-                insert_delivery.execute(true);
-                announced.emplace_back(id, each);
+            return tenant_subscriptions;
+        };
+        std::vector<Json> event_rows, delivery_rows;
+        for (const auto& draft : drafts) {
+            // Time-ordered: a batch's rows land at the end of the events and deliveries
+            // indexes, on a few pages, instead of one random page per row.
+            const std::string id = ids::time_ordered_uuid(now);
+            event_rows.push_back(
+                Json::array({id, draft.type, draft.tenant_id, draft.source, time,
+                             draft.data.dump(-1, ' ', false, Json::error_handler_t::replace)}));
+            std::string last_subscriber;  // a webhook with two matching patterns gets one
+            for (const auto& [subscriber, pattern] : subscriptions_of(draft.tenant_id)) {
+                if (subscriber == last_subscriber || !type_matches(pattern, draft.type)) continue;
+                last_subscriber = subscriber;
+                delivery_rows.push_back(
+                    Json::array({id, subscriber, draft.tenant_id, "pending", 0, time, time}));
+                announced.emplace_back(id, subscriber);
             }
             published.push_back(id);
         }
+        // Multi-row INSERTs, a few hundred rows each: one round trip per chunk, not per row.
+        auto insert = [&](const std::string& head, const std::vector<Json>& rows) {
+            for (size_t first = 0; first < rows.size(); first += kRowsPerStatement) {
+                const size_t last = std::min(rows.size(), first + kRowsPerStatement);
+                std::string sql = head;
+                Json values = Json::array();
+                storage::append_values_rows(session,
+                                            {rows.begin() + static_cast<std::ptrdiff_t>(first),
+                                             rows.begin() + static_cast<std::ptrdiff_t>(last)},
+                                            sql, values);
+                storage::run_positional_statement(session, sql, values);
+            }
+        };
+        insert("INSERT INTO events (id, type, tenant_id, source, time, data) VALUES ", event_rows);
+        insert(
+            "INSERT INTO event_deliveries (event_id, subscriber, tenant_id, status, attempts,"
+            " next_attempt_at, created_at) VALUES ",
+            delivery_rows);
         transaction.commit();
     });
     if (!announced.empty()) {
@@ -305,10 +355,10 @@ void Bus::dispatch(TimePoint now) {
     if (options_.workers > 0) {
         std::lock_guard lock(mutex_);
         const int busy = static_cast<int>(ready_.size() + delivering_);
-        capacity = std::max(0, options_.workers * 4 - busy);
+        capacity = std::max(0, options_.workers * static_cast<int>(kDeliveriesPerBatch) - busy);
     }
     if (capacity == 0) return;
-    std::vector<std::pair<std::string, std::string>> due;
+    std::vector<DeliveryKey> due;
     database_.with_platform([&](soci::session& session) {
         soci::rowset<soci::row> rows =
             (session.prepare << "SELECT event_id, subscriber FROM event_deliveries WHERE"
@@ -318,32 +368,64 @@ void Bus::dispatch(TimePoint now) {
         for (const auto& row : rows)
             due.emplace_back(row.get<std::string>(0), row.get<std::string>(1));
     });
-    for (const auto& [event_id, subscriber] : due) {
-        if (auto claimed = claim(event_id, subscriber, now)) hand_to_workers(std::move(*claimed));
-    }
+    auto claimed = claim(due, now);
+    if (!claimed.empty()) hand_to_workers(std::move(claimed));
 }
 
-std::optional<DeliveryRecord> Bus::claim(const std::string& event_id, const std::string& subscriber,
-                                         TimePoint now) {
+std::vector<Bus::ClaimedDelivery> Bus::claim(const std::vector<DeliveryKey>& keys, TimePoint now) {
+    std::vector<ClaimedDelivery> claimed;
+    if (keys.empty()) return claimed;
     const std::string lease_until = text(now + options_.lease);
-    std::optional<DeliveryRecord> claimed;
     database_.with_platform([&](soci::session& session) {
-        // Conditional on still pending: one instance wins each delivery.
-        soci::statement statement =
-            (session.prepare << "UPDATE event_deliveries SET status = 'delivering', attempts ="
-                                " attempts + 1, lease_owner = :owner, lease_until = :until"
-                                " WHERE event_id = :event AND subscriber = :subscriber"
-                                " AND status = 'pending'",
-             soci::use(instance_id_, "owner"), soci::use(lease_until, "until"),
-             soci::use(event_id, "event"), soci::use(subscriber, "subscriber"));
-        statement.execute(true);
-        if (statement.get_affected_rows() != 1) return;
-        soci::rowset<soci::row> rows =
-            (session.prepare << std::string("SELECT ") + kDeliveryColumns +
-                                    " FROM event_deliveries WHERE event_id = :event AND"
-                                    " subscriber = :subscriber",
-             soci::use(event_id, "event"), soci::use(subscriber, "subscriber"));
-        for (const auto& row : rows) claimed = read_delivery(row);
+        for (size_t first = 0; first < keys.size(); first += kRowsPerStatement) {
+            const size_t last = std::min(keys.size(), first + kRowsPerStatement);
+            std::vector<Json> rows;
+            for (size_t i = first; i < last; ++i) {
+                rows.push_back(Json::array({keys[i].first, keys[i].second}));
+            }
+            std::string sql = "WITH v (wanted_event, wanted_subscriber) AS (VALUES ";
+            Json values = Json::array();
+            storage::append_values_rows(session, rows, sql, values);
+            // Conditional on still pending: one instance wins each delivery.
+            sql +=
+                ") UPDATE event_deliveries SET status = 'delivering', attempts = attempts + 1,"
+                " lease_owner = ";
+            values.push_back(instance_id_);
+            sql += storage::positional_placeholder(session, values.size());
+            sql += ", lease_until = ";
+            values.push_back(lease_until);
+            sql += storage::positional_placeholder(session, values.size());
+            sql += std::string(
+                       " FROM v WHERE event_id = v.wanted_event AND subscriber ="
+                       " v.wanted_subscriber AND status = 'pending' RETURNING ") +
+                   kDeliveryColumns;
+            for (const auto& row : storage::run_positional_statement(session, sql, values)) {
+                claimed.push_back({delivery_from_json(row), std::nullopt});
+            }
+        }
+        if (claimed.empty()) return;
+        // Their events, with one query per few hundred.
+        std::map<std::string, EventRecord> events;
+        for (size_t first = 0; first < claimed.size(); first += kRowsPerStatement) {
+            const size_t last = std::min(claimed.size(), first + kRowsPerStatement);
+            std::string sql =
+                "SELECT id, tenant_id, type, source, time, data FROM events WHERE id IN (";
+            Json values = Json::array();
+            for (size_t i = first; i < last; ++i) {
+                values.push_back(claimed[i].delivery.event_id);
+                if (i > first) sql += ", ";
+                sql += storage::positional_placeholder(session, values.size());
+            }
+            sql += ")";
+            for (const auto& row : storage::run_positional_statement(session, sql, values)) {
+                auto event = event_from_json(row);
+                events.emplace(event.id, std::move(event));
+            }
+        }
+        for (auto& each : claimed) {
+            auto found = events.find(each.delivery.event_id);
+            if (found != events.end()) each.event = found->second;
+        }
     });
     return claimed;
 }
@@ -356,71 +438,94 @@ void Bus::tick() {
     }
 }
 
-void Bus::deliver(const DeliveryRecord& delivery) {
-    std::optional<EventRecord> event;
-    database_.with_platform([&](soci::session& session) {
-        soci::rowset<soci::row> rows =
-            (session.prepare << "SELECT id, tenant_id, type, source, time, data FROM events"
-                                " WHERE id = :id",
-             soci::use(delivery.event_id, "id"));
-        for (const auto& row : rows) event = read_event(row);
-    });
-    const std::string now = text(clock_.now());
-    auto record = [&](const std::string& status, const std::optional<std::string>& error,
-                      const std::string& next_attempt_at) {
-        soci::indicator error_indicator = error ? soci::i_ok : soci::i_null;
-        const std::string error_text = error.value_or("");
-        soci::indicator delivered_indicator = status == "delivered" ? soci::i_ok : soci::i_null;
-        database_.with_platform([&](soci::session& session) {
-            session << "UPDATE event_deliveries SET status = :status, last_error = :error,"
-                       " next_attempt_at = :next, delivered_at = :delivered, lease_owner = NULL,"
-                       " lease_until = NULL WHERE event_id = :event AND subscriber = :subscriber"
-                       " AND lease_owner = :owner",
-                soci::use(status, "status"), soci::use(error_text, error_indicator, "error"),
-                soci::use(next_attempt_at, "next"),
-                soci::use(now, delivered_indicator, "delivered"),
-                soci::use(delivery.event_id, "event"), soci::use(delivery.subscriber, "subscriber"),
-                soci::use(instance_id_, "owner");
-        });
-    };
-    {
-        std::lock_guard lock(mutex_);
-        ++delivering_;
+void Bus::deliver_batch(std::vector<ClaimedDelivery>& batch) {
+    std::vector<Acknowledgement> outcomes;
+    auto last_written = std::chrono::steady_clock::now();
+    for (const auto& claimed : batch) {
+        outcomes.push_back(deliver(claimed));
+        if (std::chrono::steady_clock::now() - last_written >= kAcknowledgeEvery) {
+            acknowledge(outcomes);
+            outcomes.clear();
+            last_written = std::chrono::steady_clock::now();
+        }
     }
+    acknowledge(outcomes);
+}
+
+Bus::Acknowledgement Bus::deliver(const ClaimedDelivery& claimed) {
+    const auto& delivery = claimed.delivery;
     std::optional<std::string> failure;
-    if (!event) {
+    if (!claimed.event) {
         failure = std::nullopt;
     } else if (delivery.subscriber.rfind("webhook:", 0) == 0) {
-        failure = deliver_to_webhook(delivery, *event);
+        failure = deliver_to_webhook(delivery, *claimed.event);
     } else {
-        failure = deliver_to_handler(delivery, *event);
+        failure = deliver_to_handler(delivery, *claimed.event);
     }
-    {
-        std::lock_guard lock(mutex_);
-        --delivering_;
-    }
+    const std::string now = text(clock_.now());
+    Acknowledgement outcome{delivery.event_id, delivery.subscriber, "", now,
+                            std::nullopt,      std::nullopt};
     if (!failure) {
         // The subscriber was disabled, deleted or unloaded since: it must get nothing more.
-        record("skipped", std::string("the subscriber no longer takes this tenant's events"), now);
-        return;
-    }
-    if (failure->empty()) {
-        record("delivered", std::nullopt, now);
-        return;
-    }
-    if (delivery.attempts < options_.max_attempts) {
+        outcome.status = "skipped";
+        outcome.error = "the subscriber no longer takes this tenant's events";
+    } else if (failure->empty()) {
+        outcome.status = "delivered";
+        outcome.delivered_at = now;
+    } else if (delivery.attempts < options_.max_attempts) {
         const std::chrono::milliseconds backoff = std::min<std::chrono::milliseconds>(
             options_.retry_base * (1 << std::min(delivery.attempts - 1, 20)), options_.retry_cap);
-        record("pending", *failure, text(clock_.now() + backoff));
-        return;
+        outcome.status = "pending";
+        outcome.error = *failure;
+        outcome.next_attempt_at = text(clock_.now() + backoff);
+    } else {
+        outcome.status = "dead";
+        outcome.error = *failure;
+        log_.error("event delivery dead-lettered", {{"event", delivery.event_id},
+                                                    {"type", claimed.event->type},
+                                                    {"subscriber", delivery.subscriber},
+                                                    {"tenant", delivery.tenant_id},
+                                                    {"attempts", delivery.attempts},
+                                                    {"error", *failure}});
     }
-    record("dead", *failure, now);
-    log_.error("event delivery dead-lettered", {{"event", delivery.event_id},
-                                                {"type", event->type},
-                                                {"subscriber", delivery.subscriber},
-                                                {"tenant", delivery.tenant_id},
-                                                {"attempts", delivery.attempts},
-                                                {"error", *failure}});
+    return outcome;
+}
+
+void Bus::acknowledge(const std::vector<Acknowledgement>& outcomes) {
+    if (outcomes.empty()) return;
+    try {
+        database_.with_platform([&](soci::session& session) {
+            soci::transaction transaction(session);
+            for (size_t first = 0; first < outcomes.size(); first += kRowsPerStatement) {
+                const size_t last = std::min(outcomes.size(), first + kRowsPerStatement);
+                std::vector<Json> rows;
+                for (size_t i = first; i < last; ++i) {
+                    const auto& outcome = outcomes[i];
+                    rows.push_back(
+                        Json::array({outcome.event_id, outcome.subscriber, outcome.status,
+                                     optional_json(outcome.error), outcome.next_attempt_at,
+                                     optional_json(outcome.delivered_at)}));
+                }
+                std::string sql =
+                    "WITH v (done_event, done_subscriber, new_status, error, next_attempt,"
+                    " delivered) AS (VALUES ";
+                Json values = Json::array();
+                storage::append_values_rows(session, rows, sql, values);
+                sql +=
+                    ") UPDATE event_deliveries SET status = v.new_status, last_error = v.error,"
+                    " next_attempt_at = v.next_attempt, delivered_at = v.delivered,"
+                    " lease_owner = NULL, lease_until = NULL FROM v WHERE event_id ="
+                    " v.done_event AND subscriber = v.done_subscriber AND lease_owner = ";
+                values.push_back(instance_id_);
+                sql += storage::positional_placeholder(session, values.size());
+                storage::run_positional_statement(session, sql, values);
+            }
+            transaction.commit();
+        });
+    } catch (const std::exception& failure) {
+        log_.error("event deliveries not acknowledged; they will be made again",
+                   {{"deliveries", outcomes.size()}, {"reason", failure.what()}});
+    }
 }
 
 std::optional<std::string> Bus::deliver_to_handler(const DeliveryRecord& delivery,
@@ -580,16 +685,28 @@ void Bus::loop() {
 
 void Bus::work() {
     for (;;) {
-        DeliveryRecord delivery;
+        std::vector<ClaimedDelivery> batch;
         {
             std::unique_lock lock(mutex_);
             wake_.wait(lock, [this] { return stopping_ || !ready_.empty(); });
             if (ready_.empty()) return;
-            delivery = std::move(ready_.front());
-            ready_.pop_front();
+            // A fair share of what is ready, so that every worker has some.
+            const size_t share = std::clamp<size_t>(
+                ready_.size() / static_cast<size_t>(options_.workers), 1, kDeliveriesPerBatch);
+            for (size_t i = 0; i < share; ++i) {
+                batch.push_back(std::move(ready_.front()));
+                ready_.pop_front();
+            }
+            delivering_ += batch.size();
         }
-        deliver(delivery);
-        wake_up();  // a worker is free: claim more now rather than at the next poll
+        deliver_batch(batch);
+        {
+            std::lock_guard lock(mutex_);
+            delivering_ -= batch.size();
+        }
+        // A worker is free: without Redis, claim more from the database now rather than at
+        // the next poll. With Redis, new deliveries arrive announced; the poll only recovers.
+        if (!transport_) wake_up();
     }
 }
 

@@ -5,6 +5,7 @@
 // platform events). See docs/events.md.
 #pragma once
 
+#include "bus/redis_transport.h"
 #include "clock/clock.h"
 #include "logging/log.h"
 #include "plugins/host_services.h"
@@ -119,15 +120,36 @@ private:
         Draft draft;
         std::string id;
         std::exception_ptr failure;
-        bool done = false;  // guarded by publish_mutex_
+        // Guarded by publish_mutex_: written (done) or chosen to write the next batch (leads).
+        bool done = false, leads = false;
+        std::condition_variable wake;  // each waiter its own: a batch wakes only its members
     };
     void write_publishes(const std::vector<std::shared_ptr<PendingPublish>>& batch);
     void dispatch(clock::TimePoint now);
-    /// Leases a pending delivery to this instance; nullopt if another has it or it is done.
-    std::optional<DeliveryRecord> claim(const std::string& event_id, const std::string& subscriber,
-                                        clock::TimePoint now);
-    void hand_to_workers(DeliveryRecord delivery);
-    void deliver(const DeliveryRecord& delivery);
+
+    /// A delivery this instance holds, with its event (nullopt if the event is gone).
+    struct ClaimedDelivery {
+        DeliveryRecord delivery;
+        std::optional<EventRecord> event;
+    };
+    /// What became of one delivery, to be written with others in one statement.
+    struct Acknowledgement {
+        std::string event_id, subscriber, status, next_attempt_at;
+        std::optional<std::string> error, delivered_at;
+    };
+    /// Leases the pending ones of these deliveries to this instance, with one statement per
+    /// few hundred, and reads their events with one query: those another instance took or
+    /// that are done are left out.
+    std::vector<ClaimedDelivery> claim(const std::vector<DeliveryKey>& keys, clock::TimePoint now);
+    void hand_to_workers(std::vector<ClaimedDelivery> claimed);
+    /// Delivers a batch, writing the outcomes together — as they accumulate, at least every
+    /// kAcknowledgeEvery, so that a slow webhook does not keep the others unacknowledged.
+    void deliver_batch(std::vector<ClaimedDelivery>& batch);
+    Acknowledgement deliver(const ClaimedDelivery& claimed);
+    /// Writes outcomes of deliveries this instance still holds (one whose lease lapsed and was
+    /// retaken belongs to the other instance now). Failures are logged: the leases lapse and
+    /// the deliveries are made again — at least once.
+    void acknowledge(const std::vector<Acknowledgement>& outcomes);
     /// Runs one delivery to a plugin handler; the error text when it failed, "" when delivered,
     /// nullopt when the subscriber may not receive it any more (skipped).
     std::optional<std::string> deliver_to_handler(const DeliveryRecord& delivery,
@@ -150,13 +172,12 @@ private:
     std::unique_ptr<class RedisTransport> transport_;
 
     std::mutex publish_mutex_;  // guards the publishes waiting for a batch
-    std::condition_variable publish_done_;
     std::vector<std::shared_ptr<PendingPublish>> pending_publishes_;
-    bool publish_in_progress_ = false;
+    bool publish_in_progress_ = false;  // a leader is writing a batch
 
     std::mutex mutex_;
     std::condition_variable wake_;
-    std::deque<DeliveryRecord> ready_;
+    std::deque<ClaimedDelivery> ready_;
     size_t delivering_ = 0;
     bool woken_ = false;
     bool stopping_ = false;

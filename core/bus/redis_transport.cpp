@@ -21,8 +21,8 @@ Reply command(redisContext* context, const std::vector<std::string>& arguments) 
         pointers.push_back(argument.data());
         lengths.push_back(argument.size());
     }
-    return Reply(static_cast<redisReply*>(redisCommandArgv(context, static_cast<int>(arguments.size()),
-                                                           pointers.data(), lengths.data())),
+    return Reply(static_cast<redisReply*>(redisCommandArgv(
+                     context, static_cast<int>(arguments.size()), pointers.data(), lengths.data())),
                  &freeReplyObject);
 }
 
@@ -44,16 +44,21 @@ bool read_entry(const redisReply* entry, std::string& id, DeliveryKey& key) {
 
 RedisTransport::RedisTransport(redis::RedisAddress address, std::string consumer_name,
                                std::chrono::milliseconds reclaim_idle, logging::Log log,
-                               std::function<void(const DeliveryKey&)> on_announced)
-    : address_(std::move(address)), consumer_name_(std::move(consumer_name)),
-      reclaim_idle_(reclaim_idle), log_(std::move(log)), on_announced_(std::move(on_announced)) {}
+                               std::function<void(const std::vector<DeliveryKey>&)> on_announced)
+    : address_(std::move(address)),
+      consumer_name_(std::move(consumer_name)),
+      reclaim_idle_(reclaim_idle),
+      log_(std::move(log)),
+      on_announced_(std::move(on_announced)) {}
 
 RedisTransport::~RedisTransport() {
     stop();
     if (publisher_ != nullptr) redisFree(publisher_);
 }
 
-void RedisTransport::start() { consumer_ = std::thread([this] { consume(); }); }
+void RedisTransport::start() {
+    consumer_ = std::thread([this] { consume(); });
+}
 
 void RedisTransport::stop() {
     stopping_ = true;
@@ -85,9 +90,11 @@ bool RedisTransport::announce(const std::vector<DeliveryKey>& deliveries) {
     bool ok = publisher_ != nullptr;
     // Pipelined: one round trip for all of an event's deliveries.
     for (size_t i = 0; ok && i < deliveries.size(); ++i) {
-        const char* arguments[] = {"XADD", kStream, "MAXLEN", "~", kMaxLength, "*", "event",
-                                   deliveries[i].first.c_str(), "subscriber",
-                                   deliveries[i].second.c_str()};
+        const char* arguments[] = {"XADD",       kStream,
+                                   "MAXLEN",     "~",
+                                   kMaxLength,   "*",
+                                   "event",      deliveries[i].first.c_str(),
+                                   "subscriber", deliveries[i].second.c_str()};
         ok = redisAppendCommandArgv(publisher_, 10, arguments, nullptr) == REDIS_OK;
     }
     for (size_t i = 0; ok && i < deliveries.size(); ++i) {
@@ -133,24 +140,26 @@ void RedisTransport::consume() {
         }
         auto handle = [&](const redisReply* entries) {
             if (entries == nullptr || entries->type != REDIS_REPLY_ARRAY) return;
+            std::vector<DeliveryKey> keys;
+            std::vector<std::string> acknowledge = {"XACK", kStream, kGroup};
             for (size_t i = 0; i < entries->elements; ++i) {
                 std::string id;
                 DeliveryKey key;
-                if (read_entry(entries->element[i], id, key)) {
-                    try {
-                        on_announced_(key);
-                    } catch (const std::exception& failure) {
-                        // The database poll will deliver it; do not lose the stream entry's
-                        // acknowledgement over it.
-                        log_.warn("announced delivery not claimed", {{"reason", failure.what()}});
-                    }
-                }
-                if (!id.empty()) command(reader.get(), {"XACK", kStream, kGroup, id});
+                if (read_entry(entries->element[i], id, key)) keys.push_back(std::move(key));
+                if (!id.empty()) acknowledge.push_back(std::move(id));
             }
+            try {
+                if (!keys.empty()) on_announced_(keys);
+            } catch (const std::exception& failure) {
+                // The database poll will deliver them; do not lose the stream entries'
+                // acknowledgement over it.
+                log_.warn("announced deliveries not claimed", {{"reason", failure.what()}});
+            }
+            if (acknowledge.size() > 3) command(reader.get(), acknowledge);
         };
         // BLOCK 500 ms: short enough to notice stop requests.
         Reply reply = command(reader.get(), {"XREADGROUP", "GROUP", kGroup, consumer_name_, "COUNT",
-                                             "64", "BLOCK", "500", "STREAMS", kStream, ">"});
+                                             "256", "BLOCK", "500", "STREAMS", kStream, ">"});
         if (!reply || reader->err != 0) {
             reader.reset();
             continue;
@@ -171,9 +180,9 @@ void RedisTransport::consume() {
         if (std::chrono::steady_clock::now() - last_reclaim > reclaim_idle_) {
             last_reclaim = std::chrono::steady_clock::now();
             // Entries read by a consumer that died before acknowledging them.
-            Reply claimed = command(reader.get(),
-                                    {"XAUTOCLAIM", kStream, kGroup, consumer_name_,
-                                     std::to_string(reclaim_idle_.count()), "0", "COUNT", "64"});
+            Reply claimed =
+                command(reader.get(), {"XAUTOCLAIM", kStream, kGroup, consumer_name_,
+                                       std::to_string(reclaim_idle_.count()), "0", "COUNT", "64"});
             if (claimed && claimed->type == REDIS_REPLY_ARRAY && claimed->elements >= 2) {
                 handle(claimed->element[1]);
             }

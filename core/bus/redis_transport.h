@@ -27,11 +27,12 @@ using DeliveryKey = std::pair<std::string, std::string>;
 
 class RedisTransport {
 public:
-    /// `on_announced` is called on the transport's thread for every delivery read from the
-    /// stream; it claims it in the database (or finds it taken) and returns quickly.
+    /// `on_announced` is called on the transport's thread with the deliveries of each batch
+    /// read from the stream; it claims them in the database (or finds them taken) and returns
+    /// quickly. The batch's entries are acknowledged on the stream after it returns.
     RedisTransport(redis::RedisAddress address, std::string consumer_name,
                    std::chrono::milliseconds reclaim_idle, logging::Log log,
-                   std::function<void(const DeliveryKey&)> on_announced);
+                   std::function<void(const std::vector<DeliveryKey>&)> on_announced);
     ~RedisTransport();
     RedisTransport(const RedisTransport&) = delete;
     RedisTransport& operator=(const RedisTransport&) = delete;
@@ -51,7 +52,7 @@ private:
     std::string consumer_name_;
     std::chrono::milliseconds reclaim_idle_;
     logging::Log log_;
-    std::function<void(const DeliveryKey&)> on_announced_;
+    std::function<void(const std::vector<DeliveryKey>&)> on_announced_;
     std::mutex publisher_mutex_;
     redisContext* publisher_ = nullptr;  // guarded by publisher_mutex_
     bool publisher_down_logged_ = false;

@@ -18,12 +18,8 @@ std::array<unsigned char, N> random_bytes() {
     }
     return bytes;
 }
-}  // namespace
 
-std::string random_uuid() {
-    auto bytes = random_bytes<16>();
-    bytes[6] = static_cast<unsigned char>((bytes[6] & 0x0F) | 0x40);  // version 4
-    bytes[8] = static_cast<unsigned char>((bytes[8] & 0x3F) | 0x80);  // RFC variant
+std::string uuid_text(const std::array<unsigned char, 16>& bytes) {
     std::string text;
     text.reserve(36);
     for (size_t i = 0; i < bytes.size(); ++i) {
@@ -32,6 +28,26 @@ std::string random_uuid() {
         text.push_back(kHex[bytes[i] & 0xF]);
     }
     return text;
+}
+}  // namespace
+
+std::string random_uuid() {
+    auto bytes = random_bytes<16>();
+    bytes[6] = static_cast<unsigned char>((bytes[6] & 0x0F) | 0x40);  // version 4
+    bytes[8] = static_cast<unsigned char>((bytes[8] & 0x3F) | 0x80);  // RFC variant
+    return uuid_text(bytes);
+}
+
+std::string time_ordered_uuid(std::chrono::system_clock::time_point at) {
+    auto bytes = random_bytes<16>();
+    const auto milliseconds = static_cast<unsigned long long>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(at.time_since_epoch()).count());
+    for (int i = 0; i < 6; ++i) {  // 48 bits, big-endian
+        bytes[static_cast<size_t>(i)] = static_cast<unsigned char>(milliseconds >> (8 * (5 - i)));
+    }
+    bytes[6] = static_cast<unsigned char>((bytes[6] & 0x0F) | 0x70);  // version 7
+    bytes[8] = static_cast<unsigned char>((bytes[8] & 0x3F) | 0x80);  // RFC variant
+    return uuid_text(bytes);
 }
 
 std::string random_request_id() {

@@ -27,7 +27,8 @@ Subscription read_subscription(const soci::row& row) {
     subscription.event_types = Json::parse(row.get<std::string>(3)).get<std::vector<std::string>>();
     subscription.status = row.get<std::string>(4);
     subscription.consecutive_failures = static_cast<int>(storage::integer_column(row, 5));
-    if (row.get_indicator(6) != soci::i_null) subscription.disabled_reason = row.get<std::string>(6);
+    if (row.get_indicator(6) != soci::i_null)
+        subscription.disabled_reason = row.get<std::string>(6);
     subscription.created_at = row.get<std::string>(7);
     return subscription;
 }
@@ -91,9 +92,9 @@ std::pair<Subscription, std::string> Webhooks::create(const std::string& tenant_
         session << "INSERT INTO webhook_subscriptions (id, tenant_id, url, event_types,"
                    " secret_sealed, status, consecutive_failures, created_at, updated_at)"
                    " VALUES (:id, :tenant, :url, :types, :secret, 'active', 0, :created, :updated)",
-            soci::use(subscription.id, "id"), soci::use(tenant_id, "tenant"),
-            soci::use(url, "url"), soci::use(types_text, "types"), soci::use(sealed, "secret"),
-            soci::use(now, "created"), soci::use(now, "updated");
+            soci::use(subscription.id, "id"), soci::use(tenant_id, "tenant"), soci::use(url, "url"),
+            soci::use(types_text, "types"), soci::use(sealed, "secret"), soci::use(now, "created"),
+            soci::use(now, "updated");
     });
     return {subscription, secret};
 }
@@ -152,25 +153,20 @@ bool Webhooks::reactivate(const std::string& tenant_id, const std::string& id,
     return changed == 1;
 }
 
-std::vector<std::string> Webhooks::subscribers_for(soci::session& session,
-                                                   const std::string& tenant_id,
-                                                   const std::string& type) {
-    std::vector<std::string> subscribers;
+std::vector<std::pair<std::string, std::vector<std::string>>> Webhooks::subscriptions_of(
+    soci::session& session, const std::string& tenant_id) {
+    std::vector<std::pair<std::string, std::vector<std::string>>> subscriptions;
     soci::rowset<soci::row> rows =
         (session.prepare << "SELECT w.id, w.event_types FROM webhook_subscriptions w JOIN tenants t"
                             " ON t.id = w.tenant_id WHERE w.tenant_id = :tenant AND"
                             " w.status = 'active' AND t.status = 'active'",
          soci::use(tenant_id, "tenant"));
     for (const auto& row : rows) {
-        const auto types = Json::parse(row.get<std::string>(1)).get<std::vector<std::string>>();
-        for (const auto& pattern : types) {
-            if (bus::type_matches(pattern, type)) {
-                subscribers.push_back("webhook:" + row.get<std::string>(0));
-                break;
-            }
-        }
+        subscriptions.emplace_back(
+            "webhook:" + row.get<std::string>(0),
+            Json::parse(row.get<std::string>(1)).get<std::vector<std::string>>());
     }
-    return subscribers;
+    return subscriptions;
 }
 
 DeliveryOutcome Webhooks::deliver(const std::string& subscriber, const Json& event, int attempt) {
@@ -208,8 +204,7 @@ DeliveryOutcome Webhooks::deliver(const std::string& subscriber, const Json& eve
     const long long now_seconds = clock::now_unix_ms() / 1000;
     const auto result = outbound::post(
         url, body,
-        {"Content-Type: application/json",
-         "X-MiConsul-Event-Id: " + event.value("id", ""),
+        {"Content-Type: application/json", "X-MiConsul-Event-Id: " + event.value("id", ""),
          "X-MiConsul-Event-Type: " + event.value("type", ""),
          "X-MiConsul-Delivery-Attempt: " + std::to_string(attempt),
          "X-MiConsul-Signature: " + signature_header(*secret, now_seconds, body)},

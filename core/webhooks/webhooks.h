@@ -59,10 +59,10 @@ public:
     /// Re-activates a disabled subscription (its failure count starts again).
     bool reactivate(const std::string& tenant_id, const std::string& id, const std::string& now);
 
-    /// Subscriber ids ("webhook:<id>") of the tenant's active subscriptions matching `type`,
-    /// read inside the publisher's transaction.
-    std::vector<std::string> subscribers_for(soci::session& session, const std::string& tenant_id,
-                                             const std::string& type);
+    /// The tenant's active subscriptions as (subscriber id "webhook:<id>", event type
+    /// patterns), read inside the publisher's transaction — once per tenant of a batch.
+    std::vector<std::pair<std::string, std::vector<std::string>>> subscriptions_of(
+        soci::session& session, const std::string& tenant_id);
 
     /// POSTs the event to the subscription named by `subscriber` and accounts for the result.
     DeliveryOutcome deliver(const std::string& subscriber, const nlohmann::json& event,
