@@ -27,6 +27,8 @@ Json optional_json(const std::optional<std::string>& value) {
 constexpr size_t kRowsPerStatement = 500;
 // Deliveries a worker takes at once, and writes the outcomes of with one statement.
 constexpr size_t kDeliveriesPerBatch = 64;
+// Stream entries read at once at most.
+constexpr size_t kAnnouncedPerRead = 256;
 constexpr std::chrono::milliseconds kAcknowledgeEvery{250};
 
 constexpr const char* kDeliveryColumns =
@@ -127,12 +129,23 @@ Bus::~Bus() {
 }
 
 void Bus::use_redis(const redis::RedisAddress& address) {
-    transport_ = std::make_unique<RedisTransport>(address, instance_id_, options_.lease, log_,
-                                                  [this](const std::vector<DeliveryKey>& keys) {
-                                                      auto claimed = claim(keys, clock_.now());
-                                                      if (!claimed.empty())
-                                                          hand_to_workers(std::move(claimed));
-                                                  });
+    transport_ = std::make_unique<RedisTransport>(
+        address, instance_id_, options_.lease, log_, [this] { return room_for_announced(); },
+        [this](const std::vector<DeliveryKey>& keys) {
+            auto claimed = claim(keys, clock_.now());
+            if (!claimed.empty()) hand_to_workers(std::move(claimed));
+        });
+}
+
+size_t Bus::room_for_announced() {
+    if (options_.workers == 0) return kAnnouncedPerRead;
+    // Back-pressure: read no more from the stream than the workers can start soon. While they
+    // are busy the entries wait in the stream for the other instances of the group, instead
+    // of being leased here and left to lapse.
+    const size_t limit = static_cast<size_t>(options_.workers) * kDeliveriesPerBatch * 2;
+    std::unique_lock lock(mutex_);
+    room_.wait(lock, [&] { return stopping_ || ready_.size() < limit; });
+    return stopping_ ? 0 : std::min(kAnnouncedPerRead, limit - ready_.size());
 }
 
 void Bus::hand_to_workers(std::vector<ClaimedDelivery> claimed) {
@@ -160,6 +173,7 @@ void Bus::stop() {
         stopping_ = true;
     }
     wake_.notify_all();
+    room_.notify_all();
     if (transport_) transport_->stop();
     if (ticker_.joinable()) ticker_.join();
     for (auto& worker : workers_) worker.join();
@@ -699,6 +713,7 @@ void Bus::work() {
             }
             delivering_ += batch.size();
         }
+        room_.notify_all();
         deliver_batch(batch);
         {
             std::lock_guard lock(mutex_);

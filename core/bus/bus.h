@@ -141,6 +141,9 @@ private:
     /// few hundred, and reads their events with one query: those another instance took or
     /// that are done are left out.
     std::vector<ClaimedDelivery> claim(const std::vector<DeliveryKey>& keys, clock::TimePoint now);
+    /// How many announced deliveries the Redis transport may read now; waits while the
+    /// workers have enough queued, 0 when stopping.
+    size_t room_for_announced();
     void hand_to_workers(std::vector<ClaimedDelivery> claimed);
     /// Delivers a batch, writing the outcomes together — as they accumulate, at least every
     /// kAcknowledgeEvery, so that a slow webhook does not keep the others unacknowledged.
@@ -177,6 +180,7 @@ private:
 
     std::mutex mutex_;
     std::condition_variable wake_;
+    std::condition_variable room_;  // workers took deliveries: ready_ has room again
     std::deque<ClaimedDelivery> ready_;
     size_t delivering_ = 0;
     bool woken_ = false;

@@ -44,11 +44,13 @@ bool read_entry(const redisReply* entry, std::string& id, DeliveryKey& key) {
 
 RedisTransport::RedisTransport(redis::RedisAddress address, std::string consumer_name,
                                std::chrono::milliseconds reclaim_idle, logging::Log log,
+                               std::function<size_t()> room,
                                std::function<void(const std::vector<DeliveryKey>&)> on_announced)
     : address_(std::move(address)),
       consumer_name_(std::move(consumer_name)),
       reclaim_idle_(reclaim_idle),
       log_(std::move(log)),
+      room_(std::move(room)),
       on_announced_(std::move(on_announced)) {}
 
 RedisTransport::~RedisTransport() {
@@ -157,9 +159,12 @@ void RedisTransport::consume() {
             }
             if (acknowledge.size() > 3) command(reader.get(), acknowledge);
         };
+        const size_t room = room_();
+        if (room == 0) continue;
         // BLOCK 500 ms: short enough to notice stop requests.
-        Reply reply = command(reader.get(), {"XREADGROUP", "GROUP", kGroup, consumer_name_, "COUNT",
-                                             "256", "BLOCK", "500", "STREAMS", kStream, ">"});
+        Reply reply =
+            command(reader.get(), {"XREADGROUP", "GROUP", kGroup, consumer_name_, "COUNT",
+                                   std::to_string(room), "BLOCK", "500", "STREAMS", kStream, ">"});
         if (!reply || reader->err != 0) {
             reader.reset();
             continue;

@@ -27,11 +27,13 @@ using DeliveryKey = std::pair<std::string, std::string>;
 
 class RedisTransport {
 public:
-    /// `on_announced` is called on the transport's thread with the deliveries of each batch
-    /// read from the stream; it claims them in the database (or finds them taken) and returns
+    /// Before each read the transport's thread asks `room` how many entries to read at most
+    /// (it may wait; 0 skips the read). `on_announced` is then called with the deliveries of
+    /// the batch read; it claims them in the database (or finds them taken) and returns
     /// quickly. The batch's entries are acknowledged on the stream after it returns.
     RedisTransport(redis::RedisAddress address, std::string consumer_name,
                    std::chrono::milliseconds reclaim_idle, logging::Log log,
+                   std::function<size_t()> room,
                    std::function<void(const std::vector<DeliveryKey>&)> on_announced);
     ~RedisTransport();
     RedisTransport(const RedisTransport&) = delete;
@@ -52,6 +54,7 @@ private:
     std::string consumer_name_;
     std::chrono::milliseconds reclaim_idle_;
     logging::Log log_;
+    std::function<size_t()> room_;
     std::function<void(const std::vector<DeliveryKey>&)> on_announced_;
     std::mutex publisher_mutex_;
     redisContext* publisher_ = nullptr;  // guarded by publisher_mutex_

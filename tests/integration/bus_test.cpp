@@ -2,6 +2,7 @@
 #include "bus/bus.h"
 #include "clock/clock.h"
 #include "plugins/host_services.h"
+#include "redis/redis_probe.h"
 #include "storage/migrations.h"
 #include "support/test_database.h"
 #include "support/test_environment.h"
@@ -9,6 +10,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <set>
@@ -222,6 +226,109 @@ TEST_P(BusTest, SeveralInstancesHandleEachEventOncePerHandler) {
     }
     EXPECT_EQ(seen("on-payment"), 20u);
     EXPECT_EQ(seen("on-received"), 20u);
+}
+
+// Holds every call until opened, recording the events it was given.
+struct Gate {
+    std::mutex mutex;
+    std::condition_variable opened;
+    bool open = false;
+    std::vector<std::string> seen;
+};
+
+mc_status wait_at_gate(void* user_data, const mc_call*, const mc_event* event) {
+    auto& gate = *static_cast<Gate*>(user_data);
+    std::unique_lock lock(gate.mutex);
+    gate.opened.wait(lock, [&] { return gate.open; });
+    gate.seen.push_back(event->id);
+    return MC_OK;
+}
+
+mc_status pass_through_gate(void* user_data, const mc_call*, const mc_event* event) {
+    auto& gate = *static_cast<Gate*>(user_data);
+    std::lock_guard lock(gate.mutex);
+    gate.seen.push_back(event->id);
+    return MC_OK;
+}
+
+TEST_P(BusTest, WithRedisABusyInstanceLeavesTheRestToTheOthers) {
+    auto url = miconsul::testing::redis_url();
+    if (!url) {
+        if (miconsul::testing::servers_required()) FAIL() << "MICONSUL_TEST_REDIS_URL unset";
+        GTEST_SKIP() << "no Redis";
+    }
+    // A database of its own on the shared Redis: the bus's stream name is fixed.
+    auto redis = miconsul::redis::parse_redis_url(*url).value();
+    redis.database = GetParam() == "sqlite" ? 11 : 12;
+    const std::string flush = "redis-cli -h " + redis.host + " -p " + std::to_string(redis.port) +
+                              " -n " + std::to_string(redis.database) + " FLUSHDB >/dev/null";
+    ASSERT_EQ(std::system(flush.c_str()), 0);
+
+    // The same handler, stuck on instance "busy" and quick on instance "free".
+    Gate stuck, quick;
+    quick.open = true;
+    auto registry_with = [](mc_event_fn handler, Gate& gate) {
+        auto plugin = std::make_shared<miconsul::plugins::LoadedPlugin>();
+        plugin->manifest.name = "listener";
+        plugin->manifest.scope = miconsul::plugins::Scope::tenant;
+        plugin->event_handlers.push_back({"on-payment", "payment.*", handler, &gate});
+        auto registry = std::make_unique<miconsul::plugins::PluginRegistry>();
+        registry->add({"listener", "", "listener.so", true, "", plugin});
+        return registry;
+    };
+    auto busy_registry = registry_with(&wait_at_gate, stuck);
+    auto free_registry = registry_with(&pass_through_gate, quick);
+    miconsul::clock::SystemClock clock;
+    auto make = [&](const miconsul::plugins::PluginRegistry& registry, int workers) {
+        miconsul::bus::BusOptions options;
+        options.workers = workers;
+        options.tick = std::chrono::milliseconds(100);
+        auto bus = std::make_unique<Bus>(*database_, *tenants_, registry, *services_, clock,
+                                         miconsul::logging::Log::null(), options);
+        bus->use_redis(redis);
+        bus->start();
+        return bus;
+    };
+    auto busy = make(*busy_registry, 1);
+    auto free = make(*free_registry, 2);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // both consumers in the group
+
+    constexpr size_t kEvents = 600;
+    for (size_t i = 0; i < kEvents; ++i) free->publish("sol", "api", "payment.received", {});
+    // "busy" may hold one batch being handled and twice that queued (1 worker × 64 × 3);
+    // everything else must reach "free", through the stream or through its database poll.
+    auto handled_by_free = [&] {
+        std::lock_guard lock(quick.mutex);
+        return quick.seen.size();
+    };
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (handled_by_free() < kEvents - 192 && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    EXPECT_GE(handled_by_free(), kEvents - 192);
+
+    {
+        std::lock_guard lock(stuck.mutex);
+        stuck.open = true;
+    }
+    stuck.opened.notify_all();
+    auto handled = [&] {
+        std::lock_guard lock_stuck(stuck.mutex);
+        std::lock_guard lock_quick(quick.mutex);
+        std::multiset<std::string> all(stuck.seen.begin(), stuck.seen.end());
+        all.insert(quick.seen.begin(), quick.seen.end());
+        return all;
+    };
+    const auto second_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (handled().size() < kEvents && std::chrono::steady_clock::now() < second_deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    const auto all = handled();
+    EXPECT_EQ(all.size(), kEvents);
+    EXPECT_EQ(std::set<std::string>(all.begin(), all.end()).size(), kEvents) << "each event once";
+    busy->stop();
+    free->stop();
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, BusTest, ::testing::Values("sqlite", "postgresql"),
