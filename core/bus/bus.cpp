@@ -344,8 +344,17 @@ void Bus::dispatch(TimePoint now) {
     const std::string now_text = text(now);
     long long recovered = 0;
     const int max_attempts = options_.max_attempts;
+    // Heartbeat: deliveries this instance holds — queued here or running, perhaps behind a
+    // batch of slow webhooks — keep their lease while it runs, renewed once a third of it is
+    // left. Only an instance that stopped ticking (it died) loses them to the others.
+    const std::string renewed_until = text(now + options_.lease);
+    const std::string renew_before = text(now + options_.lease / 3);
     database_.with_platform([&](soci::session& session) {
         soci::transaction transaction(session);
+        session << "UPDATE event_deliveries SET lease_until = :until WHERE lease_owner = :owner"
+                   " AND status = 'delivering' AND lease_until < :renew_before",
+            soci::use(renewed_until, "until"), soci::use(instance_id_, "owner"),
+            soci::use(renew_before, "renew_before");
         // A delivery that used its attempts (it may be what killed the instances) is dead,
         // not retried forever.
         session << "UPDATE event_deliveries SET status = 'dead', lease_owner = NULL,"

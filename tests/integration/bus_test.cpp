@@ -234,11 +234,24 @@ struct Gate {
     std::condition_variable opened;
     bool open = false;
     std::vector<std::string> seen;
+    int arrived = 0;  // calls that reached the gate
 };
+
+// A registry with plugin "listener" and its one handler "on-payment" (payment.*).
+std::unique_ptr<miconsul::plugins::PluginRegistry> registry_with(mc_event_fn handler, Gate& gate) {
+    auto plugin = std::make_shared<miconsul::plugins::LoadedPlugin>();
+    plugin->manifest.name = "listener";
+    plugin->manifest.scope = miconsul::plugins::Scope::tenant;
+    plugin->event_handlers.push_back({"on-payment", "payment.*", handler, &gate});
+    auto registry = std::make_unique<miconsul::plugins::PluginRegistry>();
+    registry->add({"listener", "", "listener.so", true, "", plugin});
+    return registry;
+}
 
 mc_status wait_at_gate(void* user_data, const mc_call*, const mc_event* event) {
     auto& gate = *static_cast<Gate*>(user_data);
     std::unique_lock lock(gate.mutex);
+    ++gate.arrived;
     gate.opened.wait(lock, [&] { return gate.open; });
     gate.seen.push_back(event->id);
     return MC_OK;
@@ -267,15 +280,6 @@ TEST_P(BusTest, WithRedisABusyInstanceLeavesTheRestToTheOthers) {
     // The same handler, stuck on instance "busy" and quick on instance "free".
     Gate stuck, quick;
     quick.open = true;
-    auto registry_with = [](mc_event_fn handler, Gate& gate) {
-        auto plugin = std::make_shared<miconsul::plugins::LoadedPlugin>();
-        plugin->manifest.name = "listener";
-        plugin->manifest.scope = miconsul::plugins::Scope::tenant;
-        plugin->event_handlers.push_back({"on-payment", "payment.*", handler, &gate});
-        auto registry = std::make_unique<miconsul::plugins::PluginRegistry>();
-        registry->add({"listener", "", "listener.so", true, "", plugin});
-        return registry;
-    };
     auto busy_registry = registry_with(&wait_at_gate, stuck);
     auto free_registry = registry_with(&pass_through_gate, quick);
     miconsul::clock::SystemClock clock;
@@ -329,6 +333,49 @@ TEST_P(BusTest, WithRedisABusyInstanceLeavesTheRestToTheOthers) {
     EXPECT_EQ(std::set<std::string>(all.begin(), all.end()).size(), kEvents) << "each event once";
     busy->stop();
     free->stop();
+}
+
+TEST_P(BusTest, ADeliveryKeepsItsLeaseWhileItsInstanceLives) {
+    Gate gate;
+    auto holder_registry = registry_with(&wait_at_gate, gate);
+    miconsul::bus::BusOptions options;
+    options.workers = 1;
+    options.tick = std::chrono::milliseconds(20);
+    Bus holder(*database_, *tenants_, *holder_registry, *services_, clock_,
+               miconsul::logging::Log::null(), options);
+    holder.start();
+    auto other = make_bus();
+    holder.publish("sol", "api", "payment.received", {{"amount", 500}});
+    auto arrived = [&] {
+        std::lock_guard lock(gate.mutex);
+        return gate.arrived;
+    };
+    for (int i = 0; i < 500 && arrived() == 0; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ASSERT_EQ(arrived(), 1);
+
+    // The handler runs on past its lease (30 s from 13:00:00): its instance is alive and
+    // renews it, so the other instance must not take the delivery.
+    clock_.advance(std::chrono::seconds(25));
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // several of holder's ticks
+    clock_.advance(std::chrono::seconds(10));
+    other->tick();
+    EXPECT_EQ(seen("on-payment"), 0u) << "delivered twice: the lease was not renewed";
+
+    {
+        std::lock_guard lock(gate.mutex);
+        gate.open = true;
+    }
+    gate.opened.notify_all();
+    bool delivered = false;
+    for (int i = 0; i < 500 && !delivered; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        delivered = holder.deliveries("sol", "delivered", 10).size() == 1;
+    }
+    EXPECT_TRUE(delivered);
+    EXPECT_EQ(holder.deliveries("sol", "delivered", 10).at(0).attempts, 1);
+    holder.stop();
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, BusTest, ::testing::Values("sqlite", "postgresql"),
