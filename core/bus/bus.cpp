@@ -351,8 +351,16 @@ void Bus::dispatch(TimePoint now) {
     const std::string renew_before = text(now + options_.lease / 3);
     database_.with_platform([&](soci::session& session) {
         soci::transaction transaction(session);
-        session << "UPDATE event_deliveries SET lease_until = :until WHERE lease_owner = :owner"
-                   " AND status = 'delivering' AND lease_until < :renew_before",
+        // SKIP LOCKED (PostgreSQL): a row a worker is acknowledging needs no renewal, and
+        // waiting for it could deadlock with that worker's multi-row statement.
+        session << std::string(
+                       "UPDATE event_deliveries SET lease_until = :until WHERE"
+                       " (event_id, subscriber) IN (SELECT event_id, subscriber FROM"
+                       " event_deliveries WHERE lease_owner = :owner AND status ="
+                       " 'delivering' AND lease_until < :renew_before") +
+                       (database_.backend() == storage::Backend::postgresql
+                            ? " FOR UPDATE SKIP LOCKED)"
+                            : ")"),
             soci::use(renewed_until, "until"), soci::use(instance_id_, "owner"),
             soci::use(renew_before, "renew_before");
         // A delivery that used its attempts (it may be what killed the instances) is dead,
@@ -399,6 +407,7 @@ std::vector<Bus::ClaimedDelivery> Bus::claim(const std::vector<DeliveryKey>& key
     std::vector<ClaimedDelivery> claimed;
     if (keys.empty()) return claimed;
     const std::string lease_until = text(now + options_.lease);
+    const bool postgresql = database_.backend() == storage::Backend::postgresql;
     database_.with_platform([&](soci::session& session) {
         for (size_t first = 0; first < keys.size(); first += kRowsPerStatement) {
             const size_t last = std::min(keys.size(), first + kRowsPerStatement);
@@ -409,9 +418,17 @@ std::vector<Bus::ClaimedDelivery> Bus::claim(const std::vector<DeliveryKey>& key
             std::string sql = "WITH v (wanted_event, wanted_subscriber) AS (VALUES ";
             Json values = Json::array();
             storage::append_values_rows(session, rows, sql, values);
-            // Conditional on still pending: one instance wins each delivery.
+            // Conditional on still pending: one instance wins each delivery. On PostgreSQL the
+            // rows are locked first with SKIP LOCKED: two claims of overlapping batches (the
+            // stream and the poll, or two instances) would otherwise lock rows in different
+            // orders and deadlock; a row another claim holds is that claim's anyway.
+            sql += postgresql ? "), wanted AS (SELECT d.event_id AS wanted_event, d.subscriber AS"
+                                " wanted_subscriber FROM event_deliveries d JOIN v ON d.event_id ="
+                                " v.wanted_event AND d.subscriber = v.wanted_subscriber WHERE"
+                                " d.status = 'pending' FOR UPDATE OF d SKIP LOCKED)"
+                              : "), wanted AS (SELECT * FROM v)";
             sql +=
-                ") UPDATE event_deliveries SET status = 'delivering', attempts = attempts + 1,"
+                " UPDATE event_deliveries SET status = 'delivering', attempts = attempts + 1,"
                 " lease_owner = ";
             values.push_back(instance_id_);
             sql += storage::positional_placeholder(session, values.size());
@@ -419,8 +436,8 @@ std::vector<Bus::ClaimedDelivery> Bus::claim(const std::vector<DeliveryKey>& key
             values.push_back(lease_until);
             sql += storage::positional_placeholder(session, values.size());
             sql += std::string(
-                       " FROM v WHERE event_id = v.wanted_event AND subscriber ="
-                       " v.wanted_subscriber AND status = 'pending' RETURNING ") +
+                       " FROM wanted WHERE event_id = wanted.wanted_event AND subscriber ="
+                       " wanted.wanted_subscriber AND status = 'pending' RETURNING ") +
                    kDeliveryColumns;
             for (const auto& row : storage::run_positional_statement(session, sql, values)) {
                 claimed.push_back({delivery_from_json(row), std::nullopt});
