@@ -3,6 +3,7 @@
 #include "api/events_api.h"
 #include "api/health_api.h"
 #include "api/management_api.h"
+#include "api/records_api.h"
 #include "api/runs_api.h"
 #include "api/webhooks_api.h"
 #include "app/dispatcher.h"
@@ -43,6 +44,8 @@ struct Host::Parts {
     std::unique_ptr<api::WebhooksDependencies> webhooks_api;
     std::unique_ptr<bus::Bus> bus;
     std::unique_ptr<api::EventsDependencies> events;
+    std::unique_ptr<records::Records> records;
+    std::unique_ptr<api::RecordsDependencies> records_api;
     std::unique_ptr<scheduler::Scheduler> scheduler;
     std::unique_ptr<api::RunsDependencies> runs;
     std::unique_ptr<Dispatcher> dispatcher;
@@ -130,6 +133,12 @@ void Host::start() {
     parts.events = std::make_unique<api::EventsDependencies>(
         api::EventsDependencies{*parts.bus, *parts.tenants, is_admin});
     if (auto problem = parts.router.add_all(api::events_routes(*parts.events))) {
+        throw std::logic_error(*problem);
+    }
+    parts.records = std::make_unique<records::Records>(*parts.database, *parts.bus, parts.clock);
+    parts.records_api = std::make_unique<api::RecordsDependencies>(
+        api::RecordsDependencies{*parts.records, *parts.tenants, is_admin});
+    if (auto problem = parts.router.add_all(api::records_routes(*parts.records_api))) {
         throw std::logic_error(*problem);
     }
     parts.management = std::make_unique<api::ManagementDependencies>(api::ManagementDependencies{

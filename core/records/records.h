@@ -1,0 +1,102 @@
+// A clinic's records — patients, doctors, appointments, payments — in the tenant's own
+// database (an SQLite file, or a PostgreSQL schema, per tenant), with the core's tenant
+// migrations applied on first use. Input is validated here, once, for the HTTP API, the bulk
+// import and (later) the SDK alike; records go in and out as JSON objects in the API's field
+// names. Every change publishes its event after it is committed. See docs/records.md.
+#pragma once
+
+#include "bus/bus.h"
+#include "clock/clock.h"
+#include "storage/database.h"
+
+#include <nlohmann/json.hpp>
+
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace miconsul::records {
+
+using Json = nlohmann::json;
+
+/// The tenant-database migrations of the core (owner "core").
+const std::vector<storage::Migration>& core_tenant_migrations();
+
+/// A refused write: which HTTP status fits, and why. `errors` lists failing fields as
+/// {"field": "/phone", "message": "…"} when the input itself is wrong.
+struct Refusal {
+    int status = 400;  // 400 bad input, 404 unknown record, 409 conflict
+    std::string detail;
+    Json errors = Json::array();
+};
+
+template <class T>
+using Outcome = std::variant<T, Refusal>;
+
+/// A page of a list: items and the cursor of the next page ("" when this is the last).
+struct Page {
+    Json items = Json::array();
+    std::string next_cursor;
+};
+
+/// Sales of a local day: totals overall, per payment method and per doctor, per currency.
+struct DayWindow {
+    std::string date;              // YYYY-MM-DD
+    std::string from_utc, to_utc;  // [from, to) as RFC 3339 UTC
+};
+
+/// The UTC bounds of a local calendar day in an IANA zone; nullopt for a malformed date or
+/// unknown zone. A day is 23 or 25 hours long across a daylight-saving change.
+std::optional<DayWindow> local_day(const std::string& date, const std::string& timezone);
+
+class Records {
+public:
+    Records(storage::Database& database, bus::Bus& bus, const clock::Clock& clock);
+
+    Outcome<Json> create_patient(const std::string& tenant, const Json& input);
+    Outcome<Json> update_patient(const std::string& tenant, const std::string& id,
+                                 const Json& changes);
+    std::optional<Json> patient(const std::string& tenant, const std::string& id);
+    /// Filters: external_id, email, phone (exact).
+    Page patients(const std::string& tenant, const Json& filters, const std::string& cursor,
+                  size_t limit);
+    /// The patient with every appointment and payment, oldest first; nullopt if unknown.
+    std::optional<Json> history(const std::string& tenant, const std::string& patient_id);
+    /// Patients born on `date`'s month and day; on 28 February of a common year, those born
+    /// on 29 February too.
+    Outcome<Json> birthdays(const std::string& tenant, const std::string& date);
+
+    Outcome<Json> create_doctor(const std::string& tenant, const Json& input);
+    Outcome<Json> update_doctor(const std::string& tenant, const std::string& id,
+                                const Json& changes);
+    Page doctors(const std::string& tenant, const std::string& cursor, size_t limit);
+
+    /// Refuses (409) a time that overlaps another appointment of the doctor that is not
+    /// cancelled.
+    Outcome<Json> create_appointment(const std::string& tenant, const Json& input);
+    /// Reschedule (start, duration_minutes), change status (cancel, confirm, …) or notes.
+    Outcome<Json> update_appointment(const std::string& tenant, const std::string& id,
+                                     const Json& changes);
+    /// Appointments starting within the local day, by start time; filters doctor_id, status.
+    Page appointments(const std::string& tenant, const DayWindow& day, const Json& filters,
+                      const std::string& cursor, size_t limit);
+
+    Outcome<Json> create_payment(const std::string& tenant, const Json& input);
+    Json sales(const std::string& tenant, const DayWindow& day);
+
+private:
+    void ensure_migrated(const std::string& tenant);
+    void with_tenant(const std::string& tenant, const std::function<void(soci::session&)>& work);
+    void publish(const std::string& tenant, const std::string& type, const Json& data);
+
+    storage::Database& database_;
+    bus::Bus& bus_;
+    const clock::Clock& clock_;
+    std::mutex migrated_mutex_;
+    std::set<std::string> migrated_;  // tenants whose migrations this process has applied
+};
+
+}  // namespace miconsul::records

@@ -1,0 +1,340 @@
+// End-to-end: a clinic's records over HTTP against the real binary, on SQLite and PostgreSQL.
+#include "support/host_process.h"
+#include "support/test_environment.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <set>
+
+namespace {
+using miconsul::testing::HostOptions;
+using miconsul::testing::HostProcess;
+using miconsul::testing::HttpResult;
+using miconsul::testing::kAdminHeader;
+using nlohmann::json;
+
+const std::vector<std::string> kAdmin = {kAdminHeader};
+
+class RecordsTest : public ::testing::TestWithParam<std::string> {
+protected:
+    void SetUp() override {
+        std::string database_url;
+        if (GetParam() == "postgresql") {
+            MICONSUL_REQUIRE_POSTGRES();
+            database_url = miconsul::testing::create_postgres_database(
+                *miconsul::testing::postgres_admin_url());
+        }
+        std::filesystem::create_directories(scratch_.path() / "plugins");
+        host_ = std::make_unique<HostProcess>(
+            HostOptions{scratch_.path(), scratch_.path() / "plugins", database_url, {}});
+        for (const auto* id : {"sol", "luna"}) {
+            const auto created = host_->http().send(
+                "POST", "/api/v1/tenants",
+                json{{"id", id}, {"name", id}, {"timezone", "America/Mexico_City"}}.dump(), kAdmin);
+            ASSERT_EQ(created.status, 201) << created.body;
+        }
+    }
+
+    HttpResult post(const std::string& path, const json& body, const std::string& tenant = "sol") {
+        return host_->http().send("POST", "/t/" + tenant + "/records/" + path, body.dump(), kAdmin);
+    }
+    HttpResult patch(const std::string& path, const json& body) {
+        return host_->http().send("PATCH", "/t/sol/records/" + path, body.dump(), kAdmin);
+    }
+    HttpResult get(const std::string& path, const std::string& tenant = "sol") {
+        return host_->http().get("/t/" + tenant + "/records/" + path, kAdmin);
+    }
+    // Creates and returns the id; fails the test on anything but 201.
+    std::string created(const std::string& path, const json& body) {
+        const auto result = post(path, body);
+        EXPECT_EQ(result.status, 201) << path << ": " << result.body;
+        return json::parse(result.body, nullptr, false).value("id", "");
+    }
+    std::string patient(const json& fields = json::object()) {
+        json body = {{"first_name", "Ana"}, {"last_name", "López"}};
+        body.update(fields);
+        return created("patients", body);
+    }
+    std::string doctor(const std::string& name = "Dra. Ruiz") {
+        return created("doctors", {{"name", name}});
+    }
+    // The types of the tenant's events, oldest first.
+    std::vector<std::string> event_types(const std::string& tenant = "sol") {
+        const auto events = json::parse(
+            host_->http().get("/api/v1/tenants/" + tenant + "/events?limit=200", kAdmin).body);
+        std::vector<std::string> types;
+        for (const auto& event : events["items"]) types.insert(types.begin(), event["type"]);
+        return types;
+    }
+    static std::set<std::string> failing_fields(const HttpResult& result) {
+        std::set<std::string> fields;
+        for (const auto& error :
+             json::parse(result.body, nullptr, false).value("errors", json::array())) {
+            fields.insert(error.value("field", ""));
+        }
+        return fields;
+    }
+
+    miconsul::testing::ScratchDirectory scratch_;
+    std::unique_ptr<HostProcess> host_;
+};
+
+TEST_P(RecordsTest, PatientsAreCreatedReadChangedAndListed) {
+    const auto first = post("patients", {{"first_name", "Ana"},
+                                         {"last_name", "López"},
+                                         {"birth_date", "1992-02-29"},
+                                         {"phone", "+525512345678"},
+                                         {"email", "ana@example.com"},
+                                         {"language", "es"},
+                                         {"consent", {{"email", true}, {"whatsapp", false}}},
+                                         {"external_id", "php-17"}});
+    ASSERT_EQ(first.status, 201) << first.body;
+    const json ana = json::parse(first.body);
+    EXPECT_EQ(ana["consent"], json({{"email", true}, {"whatsapp", false}}));
+    EXPECT_EQ(ana["birth_date"], "1992-02-29");
+    const std::string id = ana["id"];
+    EXPECT_EQ(json::parse(get("patients/" + id).body), ana);
+
+    const auto changed = patch("patients/" + id, {{"phone", "+525598765432"}, {"email", nullptr}});
+    ASSERT_EQ(changed.status, 200) << changed.body;
+    EXPECT_EQ(json::parse(changed.body)["phone"], "+525598765432");
+    EXPECT_TRUE(json::parse(changed.body)["email"].is_null());
+    EXPECT_EQ(json::parse(changed.body)["first_name"], "Ana") << "fields not sent are kept";
+
+    patient({{"first_name", "Beto"}});
+    patient({{"first_name", "Carla"}});
+    const auto by_external = json::parse(get("patients?external_id=php-17").body);
+    ASSERT_EQ(by_external["items"].size(), 1u);
+    EXPECT_EQ(by_external["items"][0]["id"], id);
+    const auto page_one = json::parse(get("patients?limit=2").body);
+    ASSERT_EQ(page_one["items"].size(), 2u);
+    ASSERT_TRUE(page_one["next_cursor"].is_string());
+    const auto page_two = json::parse(
+        get("patients?limit=2&cursor=" + page_one["next_cursor"].get<std::string>()).body);
+    ASSERT_EQ(page_two["items"].size(), 1u);
+    EXPECT_TRUE(page_two["next_cursor"].is_null());
+    EXPECT_EQ(page_two["items"][0]["first_name"], "Carla");
+
+    const auto types = event_types();
+    EXPECT_EQ(std::count(types.begin(), types.end(), "patient.created"), 3);
+    EXPECT_EQ(std::count(types.begin(), types.end(), "patient.updated"), 1);
+}
+
+TEST_P(RecordsTest, BadPatientInputIsRefusedFieldByFieldAndNothingIsStored) {
+    const auto bad = post("patients", {{"first_name", ""},
+                                       {"birth_date", "1990-02-29"},
+                                       {"phone", "55 1234 5678"},
+                                       {"email", "ana-at-example"},
+                                       {"language", "spanish"},
+                                       {"consent", {{"sms", true}}},
+                                       {"favourite_colour", "blue"}});
+    EXPECT_EQ(bad.status, 400) << bad.body;
+    EXPECT_EQ(failing_fields(bad),
+              (std::set<std::string>{"/first_name", "/birth_date", "/phone", "/email", "/language",
+                                     "/consent", "/favourite_colour"}));
+    EXPECT_EQ(post("patients", {{"first_name", "Ana"}, {"birth_date", "2999-01-01"}}).status, 400)
+        << "a birth date in the future";
+    const auto malformed =
+        host_->http().send("POST", "/t/sol/records/patients", "{\"first_name\":", kAdmin);
+    EXPECT_EQ(malformed.status, 400);
+    EXPECT_EQ(host_->http().send("POST", "/t/sol/records/patients", "[1, 2]", kAdmin).status, 400);
+    EXPECT_TRUE(json::parse(get("patients").body)["items"].empty());
+
+    const std::string id = patient({{"external_id", "php-1"}});
+    EXPECT_EQ(post("patients", {{"first_name", "Otra"}, {"external_id", "php-1"}}).status, 409);
+    EXPECT_EQ(patch("patients/" + id, {{"birth_date", "31-12-1990"}}).status, 400);
+    EXPECT_EQ(patch("patients/no-such-patient", {{"first_name", "X"}}).status, 404);
+    EXPECT_EQ(get("patients/no-such-patient").status, 404);
+    EXPECT_EQ(get("patients/no-such-patient/history").status, 404);
+    EXPECT_EQ(json::parse(get("patients/" + id).body)["first_name"], "Ana");
+}
+
+TEST_P(RecordsTest, ADoctorIsNeverBookedTwiceAtOnce) {
+    const std::string ana = patient(), beto = patient({{"first_name", "Beto"}});
+    const std::string ruiz = doctor(), soto = doctor("Dr. Soto");
+    // 10:00–10:30 in Mexico City is 16:00–16:30 UTC.
+    const std::string first = created("appointments", {{"patient_id", ana},
+                                                       {"doctor_id", ruiz},
+                                                       {"start", "2026-12-01T10:00:00-06:00"},
+                                                       {"duration_minutes", 30}});
+    const json stored = json::parse(get("appointments?date=2026-12-01").body)["items"][0];
+    EXPECT_EQ(stored["start"], "2026-12-01T16:00:00Z");
+    EXPECT_EQ(stored["end"], "2026-12-01T16:30:00Z");
+    EXPECT_EQ(stored["status"], "scheduled");
+
+    const auto clash =
+        post("appointments",
+             {{"patient_id", beto}, {"doctor_id", ruiz}, {"start", "2026-12-01T16:15:00Z"}});
+    EXPECT_EQ(clash.status, 409) << clash.body;
+    EXPECT_NE(clash.body.find(first), std::string::npos) << "names the appointment in the way";
+    created("appointments", {{"patient_id", beto},
+                             {"doctor_id", soto},
+                             {"start", "2026-12-01T10:15:00-06:00"}});  // another doctor: free
+    const std::string next = created(
+        "appointments",
+        {{"patient_id", beto}, {"doctor_id", ruiz}, {"start", "2026-12-01T10:30:00-06:00"}});
+    EXPECT_EQ(patch("appointments/" + next, {{"start", "2026-12-01T10:20:00-06:00"}}).status, 409)
+        << "rescheduling into another appointment";
+    EXPECT_EQ(patch("appointments/" + first, {{"status", "cancelled"}}).status, 200);
+    EXPECT_EQ(patch("appointments/" + next, {{"start", "2026-12-01T10:00:00-06:00"}}).status, 200)
+        << "a cancelled appointment frees its time";
+    EXPECT_EQ(patch("appointments/" + first, {{"status", "scheduled"}}).status, 409)
+        << "reviving it would double-book";
+
+    const auto unknown = post(
+        "appointments",
+        {{"patient_id", "nobody"}, {"doctor_id", ruiz}, {"start", "2026-12-02T10:00:00-06:00"}});
+    EXPECT_EQ(unknown.status, 400);
+    EXPECT_EQ(failing_fields(unknown), std::set<std::string>{"/patient_id"});
+    const auto bad = post("appointments", {{"patient_id", ana},
+                                           {"doctor_id", ruiz},
+                                           {"start", "2026-12-02 10:00"},
+                                           {"duration_minutes", 0},
+                                           {"status", "maybe"}});
+    EXPECT_EQ(failing_fields(bad),
+              (std::set<std::string>{"/start", "/duration_minutes", "/status"}));
+    EXPECT_EQ(patch("appointments/" + next, {{"doctor_id", soto}}).status, 400);
+    EXPECT_EQ(patch("appointments/none", {{"status", "confirmed"}}).status, 404);
+
+    const auto types = event_types();
+    EXPECT_EQ(std::count(types.begin(), types.end(), "appointment.created"), 3);
+    EXPECT_EQ(std::count(types.begin(), types.end(), "appointment.cancelled"), 1);
+    EXPECT_EQ(std::count(types.begin(), types.end(), "appointment.updated"), 1);
+}
+
+TEST_P(RecordsTest, TheAppointmentsOfADayAreThoseOfTheClinicsLocalDay) {
+    const std::string ana = patient(), ruiz = doctor();
+    for (const auto* start :
+         {"2026-12-01T23:30:00-06:00", "2026-12-01T00:00:00-06:00", "2026-11-30T23:30:00-06:00",
+          "2026-12-02T00:00:00-06:00", "2026-12-01T12:00:00-06:00"}) {
+        created("appointments", {{"patient_id", ana}, {"doctor_id", ruiz}, {"start", start}});
+    }
+    const auto day = json::parse(get("appointments?date=2026-12-01").body)["items"];
+    ASSERT_EQ(day.size(), 3u);
+    EXPECT_EQ(day[0]["start"], "2026-12-01T06:00:00Z");
+    EXPECT_EQ(day[1]["start"], "2026-12-01T18:00:00Z");
+    EXPECT_EQ(day[2]["start"], "2026-12-02T05:30:00Z");
+    const auto first_page = json::parse(get("appointments?date=2026-12-01&limit=2").body);
+    ASSERT_EQ(first_page["items"].size(), 2u);
+    const auto rest = json::parse(get("appointments?date=2026-12-01&limit=2&cursor=" +
+                                      first_page["next_cursor"].get<std::string>())
+                                      .body);
+    ASSERT_EQ(rest["items"].size(), 1u);
+    EXPECT_EQ(rest["items"][0]["start"], "2026-12-02T05:30:00Z");
+    EXPECT_EQ(
+        json::parse(get("appointments?date=2026-12-01&status=cancelled").body)["items"].size(), 0u);
+    EXPECT_EQ(get("appointments?date=2026-13-01").status, 400);
+    EXPECT_EQ(get("appointments").status, 400);
+}
+
+TEST_P(RecordsTest, SalesHistoryAndBirthdays) {
+    const std::string ana = patient({{"birth_date", "1992-02-29"}});
+    const std::string beto = patient({{"first_name", "Beto"}, {"birth_date", "1980-02-28"}});
+    const std::string ruiz = doctor();
+    created("payments", {{"patient_id", ana},
+                         {"doctor_id", ruiz},
+                         {"amount_cents", 50000},
+                         {"method", "card"},
+                         {"paid_at", "2026-12-01T09:00:00-06:00"}});
+    created("payments", {{"patient_id", beto},
+                         {"amount_cents", 20000},
+                         {"method", "cash"},
+                         {"paid_at", "2026-12-01T23:59:00-06:00"}});
+    created("payments", {{"patient_id", ana},
+                         {"amount_cents", 15000},
+                         {"method", "cash"},
+                         {"paid_at", "2026-12-01T12:00:00-06:00"}});
+    created("payments", {{"patient_id", ana},
+                         {"amount_cents", 99900},
+                         {"method", "card"},
+                         {"paid_at", "2026-12-02T00:00:00-06:00"}});  // the next local day
+    const auto sales = json::parse(get("sales?date=2026-12-01").body);
+    EXPECT_EQ(sales["currency"], "MXN");
+    EXPECT_EQ(sales["total_cents"], 85000);
+    EXPECT_EQ(sales["payments"], 3);
+    EXPECT_EQ(sales["by_method"], json({{"card", 50000}, {"cash", 35000}}));
+    ASSERT_EQ(sales["by_doctor"].size(), 2u);
+    for (const auto& doctor_total : sales["by_doctor"]) {
+        EXPECT_EQ(doctor_total["total_cents"], doctor_total["doctor_id"].is_null() ? 35000 : 50000);
+    }
+    EXPECT_EQ(json::parse(get("sales?date=2026-12-03").body)["total_cents"], 0);
+    EXPECT_EQ(get("sales?date=yesterday").status, 400);
+    const auto bad = post(
+        "payments",
+        {{"patient_id", ana}, {"amount_cents", -5}, {"currency", "pesos"}, {"method", "barter"}});
+    EXPECT_EQ(failing_fields(bad),
+              (std::set<std::string>{"/amount_cents", "/currency", "/method"}));
+    EXPECT_EQ(failing_fields(post(
+                  "payments", {{"patient_id", "nobody"}, {"amount_cents", 5}, {"method", "cash"}})),
+              std::set<std::string>{"/patient_id"});
+
+    created("appointments",
+            {{"patient_id", ana}, {"doctor_id", ruiz}, {"start", "2026-12-01T10:00:00-06:00"}});
+    const auto history = json::parse(get("patients/" + ana + "/history").body);
+    EXPECT_EQ(history["patient"]["id"], ana);
+    EXPECT_EQ(history["appointments"].size(), 1u);
+    ASSERT_EQ(history["payments"].size(), 3u);
+    EXPECT_EQ(history["payments"][0]["amount_cents"], 50000) << "oldest first";
+    EXPECT_EQ(history["payments_total_cents"], 164900);
+
+    // 2027 has no 29 February: Ana celebrates on the 28th with Beto; in 2028 on the 29th.
+    const auto common_year = json::parse(get("birthdays?date=2027-02-28").body)["items"];
+    EXPECT_EQ(common_year.size(), 2u);
+    const auto leap_year = json::parse(get("birthdays?date=2028-02-28").body)["items"];
+    ASSERT_EQ(leap_year.size(), 1u);
+    EXPECT_EQ(leap_year[0]["id"], beto);
+    EXPECT_EQ(leap_year[0]["turns"], 48);
+    EXPECT_EQ(json::parse(get("birthdays?date=2028-02-29").body)["items"][0]["id"], ana);
+    EXPECT_EQ(get("birthdays?date=2027-02-29").status, 400);
+
+    std::vector<bool> first_payment_flags;
+    const auto events = json::parse(
+        host_->http().get("/api/v1/tenants/sol/events?type=payment.received", kAdmin).body);
+    for (const auto& event : events["items"]) {
+        if (event["data"]["patient_id"] == ana) {
+            first_payment_flags.insert(first_payment_flags.begin(),
+                                       event["data"]["first_for_patient"].get<bool>());
+        }
+    }
+    EXPECT_EQ(first_payment_flags, (std::vector<bool>{true, false, false}));
+}
+
+TEST_P(RecordsTest, EachTenantSeesOnlyItsOwnRecords) {
+    const std::string ana = patient({{"external_id", "php-1"}});
+    const std::string ruiz = doctor();
+    EXPECT_EQ(get("patients/" + ana, "luna").status, 404);
+    EXPECT_EQ(get("patients/" + ana + "/history", "luna").status, 404);
+    EXPECT_TRUE(json::parse(get("patients", "luna").body)["items"].empty());
+    EXPECT_TRUE(json::parse(get("patients?external_id=php-1", "luna").body)["items"].empty());
+    EXPECT_EQ(
+        post("appointments",
+             {{"patient_id", ana}, {"doctor_id", ruiz}, {"start", "2026-12-01T10:00:00-06:00"}},
+             "luna")
+            .status,
+        400)
+        << "another tenant's patient and doctor do not exist here";
+    EXPECT_EQ(
+        post("payments", {{"patient_id", ana}, {"amount_cents", 100}, {"method", "cash"}}, "luna")
+            .status,
+        400);
+    // The same external id is free in another clinic.
+    EXPECT_EQ(post("patients", {{"first_name", "Ana"}, {"external_id", "php-1"}}, "luna").status,
+              201);
+    EXPECT_EQ(get("patients", "nowhere").status, 404);
+    EXPECT_EQ(host_->http().get("/t/sol/records/patients").status, 401);
+    EXPECT_EQ(host_->http()
+                  .get("/t/sol/records/patients", {"Authorization: Bearer wrong-token-000000000"})
+                  .status,
+              401);
+    ASSERT_EQ(
+        host_->http()
+            .send("PATCH", "/api/v1/tenants/sol", json{{"status", "suspended"}}.dump(), kAdmin)
+            .status,
+        200);
+    EXPECT_EQ(get("patients/" + ana).status, 404) << "a suspended clinic's records are closed";
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, RecordsTest, ::testing::Values("sqlite", "postgresql"),
+                         [](const auto& info) { return info.param; });
+}  // namespace
