@@ -191,6 +191,16 @@ public:
             });
     }
 
+    // POST import: JSON lines (application/x-ndjson), at most max_request_bytes per request.
+    HttpResponse import_lines(const HttpRequest& request, const PathParams& params) const {
+        return for_tenant(request, params, [&](const std::string& tenant, const std::string&) {
+            if (request.body.find_first_not_of(" \t\r\n") == std::string::npos) {
+                return HttpResponse::problem(400, "the body must hold one JSON object per line");
+            }
+            return HttpResponse::json(deps_.records.import_lines(tenant, request.body));
+        });
+    }
+
 private:
     const RecordsDependencies& deps_;
 };
@@ -221,6 +231,7 @@ std::vector<routing::RouteDefinition> records_routes(const RecordsDependencies& 
         route("PATCH", "appointments/{id}", &Handlers::update_appointment),
         route("POST", "payments", &Handlers::create_payment),
         route("GET", "sales", &Handlers::sales),
+        route("POST", "import", &Handlers::import_lines),
     };
 }
 

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <map>
 #include <regex>
+#include <tuple>
 
 namespace miconsul::records {
 
@@ -855,8 +856,9 @@ Page Records::appointments(const std::string& tenant, const DayWindow& day, cons
     return page;
 }
 
-Outcome<Json> Records::create_payment(const std::string& tenant, const Json& input) {
-    FieldErrors errors;
+namespace {
+// Validates a payment's fields into a row; `now` is its time when paid_at is not given.
+Json payment_row(const Json& input, TimePoint now, FieldErrors& errors) {
     check_unknown(
         input,
         {"patient_id", "doctor_id", "amount_cents", "currency", "method", "paid_at", "external_id"},
@@ -885,7 +887,7 @@ Outcome<Json> Records::create_payment(const std::string& tenant, const Json& inp
     } else {
         errors.add("method", "must be cash, card, transfer, check or other");
     }
-    std::optional<TimePoint> paid_at = clock_.now();
+    std::optional<TimePoint> paid_at = now;
     if (input.contains("paid_at")) {
         paid_at = input["paid_at"].is_string()
                       ? clock::parse_rfc3339(input["paid_at"].get<std::string>())
@@ -894,6 +896,13 @@ Outcome<Json> Records::create_payment(const std::string& tenant, const Json& inp
     }
     if (paid_at) row["paid_at"] = utc_text(*paid_at);
     optional_text(input, "external_id", kMaxExternalId, row, errors);
+    return row;
+}
+}  // namespace
+
+Outcome<Json> Records::create_payment(const std::string& tenant, const Json& input) {
+    FieldErrors errors;
+    Json row = payment_row(input, clock_.now(), errors);
     if (!errors.empty()) return invalid("the payment is not valid", errors);
     row["id"] = ids::time_ordered_uuid(clock_.now());
     row["created_at"] = utc_text(clock_.now());
@@ -1006,6 +1015,243 @@ Json Records::sales(const std::string& tenant, const DayWindow& day) {
         }
     }
     return answer;
+}
+
+namespace {
+// The columns of `row` whose values differ from the stored record's.
+Json changed_columns(const Json& row, const Json& stored) {
+    Json changes = Json::object();
+    for (const auto& [column, value] : row.items()) {
+        if (!stored.contains(column) || stored.at(column) != value) changes[column] = value;
+    }
+    return changes;
+}
+}  // namespace
+
+Json Records::import_lines(const std::string& tenant, std::string_view text) {
+    const TimePoint now = clock_.now();
+    const std::string now_text = utc_text(now);
+    const std::string today = now_text.substr(0, 10);
+    long long lines = 0, created = 0, updated = 0, unchanged = 0;
+    Json rejected = Json::array();
+    std::vector<bus::Bus::Draft> events;
+    with_tenant(tenant, [&](soci::session& session) {
+        // One transaction for the request: a second import of the same lines finds them all.
+        soci::transaction transaction(session);
+        long long line_number = 0;
+        auto reject = [&](const Json& external_id, const std::string& reason,
+                          const Json& errors = Json::array()) {
+            Json entry = {{"line", line_number}, {"external_id", external_id}, {"reason", reason}};
+            if (!errors.empty()) entry["errors"] = errors;
+            rejected.push_back(std::move(entry));
+        };
+        auto stored_by_external_id = [&](const std::string& table, const Json& external_id) {
+            const Json rows = storage::run_json_statement(
+                session, "SELECT * FROM " + table + " WHERE external_id = :external_id",
+                {{"external_id", external_id}});
+            return rows.empty() ? Json(nullptr) : rows.front();
+        };
+        auto event = [&](const std::string& type, Json data) {
+            events.push_back({tenant, "core", type, std::move(data)});
+        };
+        size_t position = 0;
+        while (position < text.size()) {
+            size_t end = text.find('\n', position);
+            if (end == std::string_view::npos) end = text.size();
+            std::string_view line = text.substr(position, end - position);
+            position = end + 1;
+            ++line_number;
+            if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+            if (line.find_first_not_of(" \t") == std::string_view::npos) continue;
+            ++lines;
+            Json input = Json::parse(line, nullptr, false);
+            if (input.is_discarded() || !input.is_object()) {
+                reject(nullptr, "not a JSON object");
+                continue;
+            }
+            const Json external_id = input.value("external_id", Json(nullptr));
+            if (!external_id.is_string() || external_id.get<std::string>().empty() ||
+                external_id.get<std::string>().size() > kMaxExternalId) {
+                reject(nullptr,
+                       "external_id is required (at most 128 characters): it is what"
+                       " makes a second import update rather than duplicate");
+                continue;
+            }
+            const std::string kind = input.value("kind", "");
+            input.erase("kind");
+            // References by the legacy system's ids, resolved here.
+            FieldErrors references;
+            for (const auto& [field, table, id_field] :
+                 {std::tuple{"patient_external_id", "patients", "patient_id"},
+                  std::tuple{"doctor_external_id", "doctors", "doctor_id"}}) {
+                if (!input.contains(field)) continue;
+                const Json found = input[field].is_string()
+                                       ? stored_by_external_id(table, input[field])
+                                       : Json(nullptr);
+                if (found.is_null()) {
+                    references.add(field, "no such record");
+                } else {
+                    input[id_field] = found["id"];
+                }
+                input.erase(field);
+            }
+            if (!references.empty()) {
+                reject(external_id, "refers to records that do not exist", references.list);
+                continue;
+            }
+            FieldErrors errors;
+            if (kind == "patient" || kind == "doctor") {
+                const std::string table = kind + "s";
+                const Json stored = stored_by_external_id(table, external_id);
+                Json row = kind == "patient" ? patient_row(input, stored.is_null(), today, errors)
+                                             : doctor_row(input, stored.is_null(), errors);
+                if (!errors.empty()) {
+                    reject(external_id, "the " + kind + " is not valid", errors.list);
+                    continue;
+                }
+                if (stored.is_null()) {
+                    row["id"] = ids::time_ordered_uuid(now);
+                    row["created_at"] = now_text;
+                    row["updated_at"] = now_text;
+                    insert_row(session, table, row);
+                    ++created;
+                    if (kind == "patient") event("patient.created", patient_json(row));
+                    continue;
+                }
+                Json changes = changed_columns(row, stored);
+                if (changes.empty()) {
+                    ++unchanged;
+                    continue;
+                }
+                Json changed = Json::array();
+                for (const auto& [column, value] : changes.items()) changed.push_back(column);
+                changes["updated_at"] = now_text;
+                update_row(session, table, stored["id"], changes);
+                ++updated;
+                if (kind == "patient") {
+                    Json after = stored;
+                    after.update(changes);
+                    event("patient.updated", {{"patient", patient_json(after)},
+                                              {"previous", patient_json(stored)},
+                                              {"changed", changed}});
+                }
+            } else if (kind == "appointment") {
+                const Json stored = stored_by_external_id("appointments", external_id);
+                if (!stored.is_null()) {
+                    // Lines repeat the patient and doctor: only a different one is a change
+                    // (and refused: cancel and book again).
+                    for (const char* field : {"patient_id", "doctor_id"}) {
+                        if (input.contains(field) && input[field] == stored[field]) {
+                            input.erase(field);
+                        }
+                    }
+                }
+                Json row = appointment_row(input, stored, errors);
+                if (!errors.empty()) {
+                    reject(external_id, "the appointment is not valid", errors.list);
+                    continue;
+                }
+                const Json changes = stored.is_null() ? row : changed_columns(row, stored);
+                if (changes.empty()) {
+                    ++unchanged;
+                    continue;
+                }
+                const Json merged = stored.is_null() ? row : [&] {
+                    Json all = stored;
+                    all.update(changes);
+                    return all;
+                }();
+                const std::string doctor = merged["doctor_id"];
+                if (merged["status"] != "cancelled") {
+                    lock_doctor_calendar(session, database_.backend(), doctor);
+                    const Json clash =
+                        overlapping(session, doctor, merged["start_at"], merged["end_at"],
+                                    stored.is_null() ? "" : stored["id"].get<std::string>());
+                    if (!clash.is_null()) {
+                        reject(external_id, "the doctor has appointment " +
+                                                clash["id"].get<std::string>() + " from " +
+                                                clash["start_at"].get<std::string>());
+                        continue;
+                    }
+                }
+                if (stored.is_null()) {
+                    row["id"] = ids::time_ordered_uuid(now);
+                    row["created_at"] = now_text;
+                    row["updated_at"] = now_text;
+                    insert_row(session, "appointments", row);
+                    ++created;
+                    event("appointment.created", appointment_json(row));
+                    continue;
+                }
+                Json update = changes;
+                update["updated_at"] = now_text;
+                update_row(session, "appointments", stored["id"], update);
+                ++updated;
+                Json after = merged;
+                after["updated_at"] = now_text;
+                const bool cancelled =
+                    after["status"] == "cancelled" && stored["status"] != "cancelled";
+                event(cancelled ? "appointment.cancelled" : "appointment.updated",
+                      {{"appointment", appointment_json(after)},
+                       {"previous", appointment_json(stored)}});
+            } else if (kind == "payment") {
+                const Json stored = stored_by_external_id("payments", external_id);
+                Json row = payment_row(input, now, errors);
+                if (!errors.empty()) {
+                    reject(external_id, "the payment is not valid", errors.list);
+                    continue;
+                }
+                if (!stored.is_null()) {
+                    // When it was paid is the legacy system's to say: a line without paid_at
+                    // takes the stored one rather than today.
+                    if (!input.contains("paid_at")) row["paid_at"] = stored["paid_at"];
+                    if (changed_columns(row, stored).empty()) {
+                        ++unchanged;
+                    } else {
+                        reject(external_id,
+                               "a recorded payment cannot change; record a"
+                               " correction as a new payment");
+                    }
+                    continue;
+                }
+                if (row.contains("doctor_id") && !row["doctor_id"].is_null() &&
+                    row_by_id(session, "doctors", row["doctor_id"]).is_null()) {
+                    FieldErrors unknown;
+                    unknown.add("doctor_id", "no such doctor");
+                    reject(external_id, "refers to records that do not exist", unknown.list);
+                    continue;
+                }
+                if (row_by_id(session, "patients", row["patient_id"]).is_null()) {
+                    FieldErrors unknown;
+                    unknown.add("patient_id", "no such patient");
+                    reject(external_id, "refers to records that do not exist", unknown.list);
+                    continue;
+                }
+                const bool first = storage::run_json_statement(
+                                       session,
+                                       "SELECT id FROM payments WHERE patient_id = :patient"
+                                       " LIMIT 1",
+                                       {{"patient", row["patient_id"]}})
+                                       .empty();
+                row["id"] = ids::time_ordered_uuid(now);
+                row["created_at"] = now_text;
+                insert_row(session, "payments", row);
+                ++created;
+                Json data = payment_json(row);
+                data["first_for_patient"] = first;
+                event("payment.received", std::move(data));
+            } else {
+                reject(external_id, "kind must be patient, doctor, appointment or payment");
+            }
+        }
+        transaction.commit();
+    });
+    if (!events.empty()) bus_.publish_many(events);
+    return {{"lines", lines},
+            {"created", created},
+            {"updated", updated},
+            {"unchanged", unchanged},
+            {"rejected", rejected}};
 }
 
 }  // namespace miconsul::records

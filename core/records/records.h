@@ -15,6 +15,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -85,6 +86,13 @@ public:
                       const std::string& cursor, size_t limit);
 
     Outcome<Json> create_payment(const std::string& tenant, const Json& input);
+
+    /// Bulk upsert from JSON lines, keyed by the legacy system's external_id: one record per
+    /// line, {"kind": "patient"|"doctor"|"appointment"|"payment", "external_id", …fields},
+    /// referring to others by patient_external_id / doctor_external_id. The same lines sent
+    /// again change nothing. Each rejected line is reported with its number and reason; the
+    /// others are stored in one transaction, and their events published after it.
+    Json import_lines(const std::string& tenant, std::string_view lines);
     Json sales(const std::string& tenant, const DayWindow& day);
 
 private:

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <map>
 #include <set>
 
 namespace {
@@ -333,6 +334,71 @@ TEST_P(RecordsTest, EachTenantSeesOnlyItsOwnRecords) {
             .status,
         200);
     EXPECT_EQ(get("patients/" + ana).status, 404) << "a suspended clinic's records are closed";
+}
+
+TEST_P(RecordsTest, BulkImportUpsertsByExternalIdAndTheSameLinesTwiceChangeNothing) {
+    const std::string lines =
+        R"({"kind": "patient", "external_id": "p1", "first_name": "Ana", "phone": "+525512345678"}
+{"kind": "patient", "external_id": "p2", "first_name": "Beto", "birth_date": "1980-05-04"}
+{"kind": "doctor", "external_id": "d1", "name": "Dra. Ruiz"}
+{"kind": "appointment", "external_id": "a1", "patient_external_id": "p1", "doctor_external_id": "d1", "start": "2026-12-01T10:00:00-06:00"}
+{"kind": "payment", "external_id": "pay1", "patient_external_id": "p1", "amount_cents": 50000, "method": "card", "paid_at": "2026-12-01T11:00:00-06:00"}
+this is not json
+{"kind": "patient", "first_name": "Sin id"}
+{"kind": "patient", "external_id": "p3", "first_name": "Carla", "phone": "12345"}
+{"kind": "appointment", "external_id": "a2", "patient_external_id": "p2", "doctor_external_id": "d1", "start": "2026-12-01T10:15:00-06:00"}
+{"kind": "payment", "external_id": "pay2", "patient_external_id": "nobody", "amount_cents": 100, "method": "cash"}
+{"kind": "invoice", "external_id": "i1"}
+)";
+    const auto import = [&](const std::string& body) {
+        const auto result =
+            host_->http().send("POST", "/t/sol/records/import", body,
+                               {kAdminHeader, "Content-Type: application/x-ndjson"});
+        EXPECT_EQ(result.status, 200) << result.body;
+        return json::parse(result.body, nullptr, false);
+    };
+    const json first = import(lines);
+    EXPECT_EQ(first["lines"], 11);
+    EXPECT_EQ(first["created"], 5);
+    EXPECT_EQ(first["updated"], 0);
+    std::map<long long, std::string> rejected;
+    for (const auto& entry : first["rejected"]) {
+        rejected[entry["line"].get<long long>()] = entry["reason"];
+    }
+    EXPECT_EQ(rejected.size(), 6u) << first.dump();
+    EXPECT_EQ(rejected[6], "not a JSON object");
+    EXPECT_NE(rejected[7].find("external_id is required"), std::string::npos);
+    EXPECT_EQ(rejected[8], "the patient is not valid");
+    EXPECT_NE(rejected[9].find("the doctor has appointment"), std::string::npos);
+    EXPECT_EQ(rejected[10], "refers to records that do not exist");
+    EXPECT_NE(rejected[11].find("kind must be"), std::string::npos);
+    const auto events_after_first = event_types().size();
+
+    const json again = import(lines);
+    EXPECT_EQ(again["created"], 0);
+    EXPECT_EQ(again["updated"], 0);
+    EXPECT_EQ(again["unchanged"], 5);
+    EXPECT_EQ(event_types().size(), events_after_first) << "nothing changed, nothing published";
+    const auto patients = json::parse(get("patients").body)["items"];
+    EXPECT_EQ(patients.size(), 2u);
+
+    const json changed = import(
+        R"({"kind": "patient", "external_id": "p1", "first_name": "Ana María", "phone": "+525512345678"}
+{"kind": "appointment", "external_id": "a1", "patient_external_id": "p1", "doctor_external_id": "d1", "start": "2026-12-01T10:00:00-06:00", "status": "cancelled"}
+{"kind": "payment", "external_id": "pay1", "patient_external_id": "p1", "amount_cents": 99, "method": "card", "paid_at": "2026-12-01T11:00:00-06:00"}
+)");
+    EXPECT_EQ(changed["updated"], 2);
+    ASSERT_EQ(changed["rejected"].size(), 1u);
+    EXPECT_NE(changed["rejected"][0]["reason"].get<std::string>().find("cannot change"),
+              std::string::npos);
+    const auto ana = json::parse(get("patients?external_id=p1").body)["items"][0];
+    EXPECT_EQ(ana["first_name"], "Ana María");
+    const auto types = event_types();
+    // Published together: same time, so in no particular order.
+    EXPECT_EQ((std::multiset<std::string>(types.end() - 2, types.end())),
+              (std::multiset<std::string>{"patient.updated", "appointment.cancelled"}));
+    EXPECT_EQ(host_->http().send("POST", "/t/sol/records/import", "\n  \n", kAdmin).status, 400);
+    EXPECT_TRUE(json::parse(get("patients", "luna").body)["items"].empty());
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, RecordsTest, ::testing::Values("sqlite", "postgresql"),
