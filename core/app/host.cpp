@@ -136,6 +136,7 @@ void Host::start() {
         throw std::logic_error(*problem);
     }
     parts.records = std::make_unique<records::Records>(*parts.database, *parts.bus, parts.clock);
+    parts.services->records = parts.records.get();
     parts.records_api = std::make_unique<api::RecordsDependencies>(
         api::RecordsDependencies{*parts.records, *parts.tenants, is_admin});
     if (auto problem = parts.router.add_all(api::records_routes(*parts.records_api))) {

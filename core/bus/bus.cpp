@@ -605,6 +605,7 @@ std::optional<std::string> Bus::deliver_to_handler(const DeliveryRecord& deliver
     context.tenant_id = delivery.tenant_id;
     context.request_id = "event-" + delivery.event_id;
     context.services = &services_;
+    context.timezone = timezone;
     const mc_call call{sizeof(mc_call),
                        &context,
                        plugin_name.c_str(),

@@ -65,6 +65,7 @@ HttpResponse PluginGateway::call(const LoadedPlugin& plugin, const RouteInfo& ro
     context.tenant_id = tenant_id;
     context.request_id = request.request_id;
     context.services = &services_;
+    context.timezone = tenant != nullptr ? tenant->tenant.timezone : "UTC";
 
     const mc_call call{sizeof(mc_call),
                        &context,

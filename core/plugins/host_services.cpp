@@ -1,9 +1,11 @@
 #include "plugins/host_services.h"
 
+#include "records/records.h"
+
 #include "bus/bus.h"
 #include "clock/clock.h"
-#include "routing/router.h"
 #include "ids/ids.h"
+#include "routing/router.h"
 #include "storage/json_statement.h"
 
 #include <algorithm>
@@ -41,7 +43,9 @@ mc_status refuse(mc_registrar* registrar, mc_status status, std::string reason) 
     return status;
 }
 
-bool text(const char* value) { return value != nullptr && value[0] != '\0'; }
+bool text(const char* value) {
+    return value != nullptr && value[0] != '\0';
+}
 
 mc_status add_route(mc_registrar* registrar, const mc_route_spec* spec) {
     if (registrar == nullptr) return MC_ERR_INVALID_ARGUMENT;
@@ -54,9 +58,10 @@ mc_status add_route(mc_registrar* registrar, const mc_route_spec* spec) {
     static const char* const kMethods[] = {"GET", "POST", "PUT", "PATCH", "DELETE"};
     if (std::none_of(std::begin(kMethods), std::end(kMethods),
                      [&](const char* known) { return method == known; })) {
-        return refuse(registrar, MC_ERR_INVALID_ARGUMENT, "route method " + method +
-                                                              " is not one of GET, POST, PUT, "
-                                                              "PATCH, DELETE");
+        return refuse(registrar, MC_ERR_INVALID_ARGUMENT,
+                      "route method " + method +
+                          " is not one of GET, POST, PUT, "
+                          "PATCH, DELETE");
     }
     if (path.front() != '/' || path.find("{tenant}") != std::string::npos ||
         path.find_first_of("?# ") != std::string::npos) {
@@ -71,9 +76,8 @@ mc_status add_route(mc_registrar* registrar, const mc_route_spec* spec) {
         return refuse(registrar, MC_ERR_INVALID_ARGUMENT, "route access is not a known value");
     }
     const auto& manifest = *registrar->manifest;
-    const std::string mount = manifest.scope == Scope::tenant
-                                  ? "/t/{tenant}/" + manifest.name
-                                  : "/p/" + manifest.name;
+    const std::string mount =
+        manifest.scope == Scope::tenant ? "/t/{tenant}/" + manifest.name : "/p/" + manifest.name;
     registrar->routes.push_back({method, path, path == "/" ? mount : mount + path, spec->access,
                                  spec->handler, spec->user_data});
     return MC_OK;
@@ -81,8 +85,8 @@ mc_status add_route(mc_registrar* registrar, const mc_route_spec* spec) {
 
 // Reads the scheduler's options; unknown keys are allowed (newer SDKs may send more).
 std::optional<std::string> read_schedule_options(const Json& options, ScheduleInfo& info) {
-    auto integer = [&](const char* key, int minimum, int maximum, int& target)
-        -> std::optional<std::string> {
+    auto integer = [&](const char* key, int minimum, int maximum,
+                       int& target) -> std::optional<std::string> {
         if (!options.contains(key)) return std::nullopt;
         const Json& value = options[key];
         if (!value.is_number_integer() || value.get<long long>() < minimum ||
@@ -210,8 +214,8 @@ void response_set_body(mc_response* response, const char* data, size_t size) {
 
 void log_message(mc_context* context, mc_log_level level, const char* message) {
     if (context == nullptr || message == nullptr) return;
-    const auto spd_level = level == MC_LOG_DEBUG  ? spdlog::level::debug
-                           : level == MC_LOG_WARN ? spdlog::level::warn
+    const auto spd_level = level == MC_LOG_DEBUG   ? spdlog::level::debug
+                           : level == MC_LOG_WARN  ? spdlog::level::warn
                            : level == MC_LOG_ERROR ? spdlog::level::err
                                                    : spdlog::level::info;
     if (level == MC_LOG_ERROR) context->last_logged_error = message;
@@ -221,7 +225,9 @@ void log_message(mc_context* context, mc_log_level level, const char* message) {
                                   {"request_id", context->request_id}});
 }
 
-int64_t now_ms(mc_context*) { return clock::now_unix_ms(); }
+int64_t now_ms(mc_context*) {
+    return clock::now_unix_ms();
+}
 
 mc_status fail(mc_context* context, mc_status status, std::string reason) {
     context->last_error = std::move(reason);
@@ -229,7 +235,8 @@ mc_status fail(mc_context* context, mc_status status, std::string reason) {
 }
 
 void write_to(const mc_sink* sink, const std::string& text) {
-    if (sink != nullptr && sink->write != nullptr) sink->write(sink->user_data, text.data(), text.size());
+    if (sink != nullptr && sink->write != nullptr)
+        sink->write(sink->user_data, text.data(), text.size());
 }
 
 mc_status run_sql(mc_context* context, const char* statement, const char* params_json,
@@ -289,7 +296,34 @@ mc_status publish_event(mc_context* context, const char* type, const char* data_
         write_to(id_out, id);
         return MC_OK;
     } catch (const std::exception& failure) {
-        return fail(context, MC_ERR_UNAVAILABLE, std::string("event not stored: ") + failure.what());
+        return fail(context, MC_ERR_UNAVAILABLE,
+                    std::string("event not stored: ") + failure.what());
+    }
+}
+
+mc_status query_records(mc_context* context, const char* query_json, const mc_sink* result_out) {
+    if (context == nullptr) return MC_ERR_INVALID_ARGUMENT;
+    if (context->tenant_id.empty()) {
+        return fail(context, MC_ERR_INVALID_ARGUMENT,
+                    "records belong to a tenant: a platform"
+                    " call has none");
+    }
+    if (context->services->records == nullptr) {
+        return fail(context, MC_ERR_UNAVAILABLE, "the records are not available yet");
+    }
+    const Json query = Json::parse(query_json == nullptr ? "" : query_json, nullptr, false);
+    try {
+        auto answer =
+            context->services->records->query(context->tenant_id, context->timezone, query);
+        if (auto* refusal = std::get_if<records::Refusal>(&answer)) {
+            return fail(context, MC_ERR_INVALID_ARGUMENT, refusal->detail);
+        }
+        write_to(result_out,
+                 std::get<Json>(answer).dump(-1, ' ', false, Json::error_handler_t::replace));
+        return MC_OK;
+    } catch (const std::exception& failure) {
+        return fail(context, MC_ERR_INTERNAL,
+                    std::string("records query failed: ") + failure.what());
     }
 }
 
@@ -298,13 +332,28 @@ const char* last_error(mc_context* context) {
 }
 
 constexpr mc_host_api kHostApi = {
-    sizeof(mc_host_api), MC_ABI_MAJOR,      MC_ABI_MINOR,        &add_route,
-    &add_schedule,       &add_event_handler, &registrar_error,    &registrar_fail,
-    &response_set_status, &response_add_header, &response_set_body, &log_message,
-    &now_ms,             &run_sql,          &publish_event,      &last_error,
+    sizeof(mc_host_api),
+    MC_ABI_MAJOR,
+    MC_ABI_MINOR,
+    &add_route,
+    &add_schedule,
+    &add_event_handler,
+    &registrar_error,
+    &registrar_fail,
+    &response_set_status,
+    &response_add_header,
+    &response_set_body,
+    &log_message,
+    &now_ms,
+    &run_sql,
+    &publish_event,
+    &last_error,
+    &query_records,
 };
 }  // namespace
 
-const mc_host_api& host_api() { return kHostApi; }
+const mc_host_api& host_api() {
+    return kHostApi;
+}
 
 }  // namespace miconsul::plugins

@@ -15,6 +15,9 @@
 namespace miconsul::bus {
 class Bus;
 }
+namespace miconsul::records {
+class Records;
+}
 
 namespace miconsul::plugins {
 
@@ -22,7 +25,8 @@ namespace miconsul::plugins {
 struct HostServices {
     storage::Database& database;
     logging::Log log;
-    bus::Bus* bus = nullptr;  // set once the bus exists; events are refused before that
+    bus::Bus* bus = nullptr;              // set once the bus exists; events are refused before that
+    records::Records* records = nullptr;  // set once the records exist
 };
 
 /// The table handed to every plugin. A constant: every function finds its state through the
@@ -35,10 +39,11 @@ const mc_host_api& host_api();
 struct mc_context {
     const miconsul::plugins::LoadedPlugin* plugin = nullptr;
     std::string tenant_id;  // empty for platform-scope calls
+    std::string timezone;   // the tenant's IANA zone ("UTC" for platform calls)
     std::string request_id;
     miconsul::plugins::HostServices* services = nullptr;
     std::string last_error;
-    std::string last_logged_error;   // the plugin's last error-level log line: a run's error
+    std::string last_logged_error;  // the plugin's last error-level log line: a run's error
 };
 
 /// The response a route handler builds. Status 0 means the handler set none.

@@ -589,6 +589,13 @@ Outcome<Json> Records::birthdays(const std::string& tenant, const std::string& d
     return Json{{"date", date_text}, {"items", items}};
 }
 
+std::optional<Json> Records::doctor(const std::string& tenant, const std::string& id) {
+    Json row;
+    with_tenant(tenant, [&](soci::session& session) { row = row_by_id(session, "doctors", id); });
+    if (row.is_null()) return std::nullopt;
+    return doctor_json(row);
+}
+
 Outcome<Json> Records::create_doctor(const std::string& tenant, const Json& input) {
     FieldErrors errors;
     Json row = doctor_row(input, true, errors);
@@ -1015,6 +1022,135 @@ Json Records::sales(const std::string& tenant, const DayWindow& day) {
         }
     }
     return answer;
+}
+
+std::optional<Json> Records::first_payment(const std::string& tenant,
+                                           const std::string& patient_id) {
+    Json rows;
+    with_tenant(tenant, [&](soci::session& session) {
+        rows = storage::run_json_statement(
+            session,
+            "SELECT * FROM payments WHERE patient_id = :patient ORDER BY paid_at, id LIMIT 1",
+            {{"patient", patient_id}});
+    });
+    if (rows.empty()) return std::nullopt;
+    return payment_json(rows.front());
+}
+
+Json Records::summary(const std::string& tenant, const DayWindow& from, const DayWindow& to) {
+    const Json window = {{"from", from.from_utc}, {"to", to.from_utc}};
+    Json by_status = Json::object(), sales = Json::object();
+    long long new_patients = 0, first_payments = 0;
+    with_tenant(tenant, [&](soci::session& session) {
+        for (const auto& row : storage::run_json_statement(
+                 session,
+                 "SELECT status, COUNT(*) AS appointments FROM appointments WHERE start_at >= :from"
+                 " AND start_at < :to GROUP BY status",
+                 window)) {
+            by_status[row["status"].get<std::string>()] = row["appointments"];
+        }
+        new_patients = storage::run_json_statement(
+                           session,
+                           "SELECT COUNT(*) AS patients FROM patients WHERE created_at >= :from"
+                           " AND created_at < :to",
+                           window)[0]["patients"]
+                           .get<long long>();
+        // A first payment: the earliest of its patient, made within the span.
+        first_payments = storage::run_json_statement(
+                             session,
+                             "SELECT COUNT(*) AS payments FROM payments p WHERE p.paid_at >= :from"
+                             " AND p.paid_at < :to AND NOT EXISTS (SELECT 1 FROM payments e"
+                             " WHERE e.patient_id = p.patient_id AND (e.paid_at < p.paid_at OR"
+                             " (e.paid_at = p.paid_at AND e.id < p.id)))",
+                             window)[0]["payments"]
+                             .get<long long>();
+        for (const auto& row : storage::run_json_statement(
+                 session,
+                 "SELECT currency, CAST(SUM(amount_cents) AS BIGINT) AS total_cents, COUNT(*) AS"
+                 " payments FROM payments WHERE paid_at >= :from AND paid_at < :to"
+                 " GROUP BY currency",
+                 window)) {
+            sales[row["currency"].get<std::string>()] = {{"total_cents", row["total_cents"]},
+                                                         {"payments", row["payments"]}};
+        }
+    });
+    return {{"from", from.date},
+            {"to", to.date},
+            {"appointments_by_status", by_status},
+            {"new_patients", new_patients},
+            {"first_payments", first_payments},
+            {"sales", sales}};
+}
+
+Outcome<Json> Records::query(const std::string& tenant, const std::string& timezone,
+                             const Json& query) {
+    auto refuse = [](const std::string& detail) { return Refusal{400, detail}; };
+    if (!query.is_object() || !query.contains("query") || !query["query"].is_string()) {
+        return refuse("a records query is an object with \"query\"");
+    }
+    const std::string kind = query["query"];
+    auto text = [&](const char* field) -> std::optional<std::string> {
+        if (!query.contains(field) || !query[field].is_string()) return std::nullopt;
+        return query[field].get<std::string>();
+    };
+    auto day = [&](const char* field) -> std::optional<DayWindow> {
+        auto date = text(field);
+        return date ? local_day(*date, timezone) : std::nullopt;
+    };
+    auto or_null = [](const std::optional<Json>& value) { return value ? *value : Json(nullptr); };
+    if (kind == "patient" || kind == "doctor") {
+        auto id = text("id");
+        if (!id) return refuse("\"id\" is required");
+        return kind == "patient" ? or_null(patient(tenant, *id)) : or_null(doctor(tenant, *id));
+    }
+    if (kind == "history" || kind == "first_payment") {
+        auto id = text("patient_id");
+        if (!id) return refuse("\"patient_id\" is required");
+        return kind == "history" ? or_null(history(tenant, *id))
+                                 : or_null(first_payment(tenant, *id));
+    }
+    if (kind == "doctors" || kind == "appointments") {
+        // Every page: a plugin wants the whole day (or staff), which is small.
+        std::optional<DayWindow> window;
+        if (kind == "appointments" && !(window = day("date"))) {
+            return refuse("\"date\" must be a date, YYYY-MM-DD");
+        }
+        Json filters = Json::object();
+        for (const char* field : {"doctor_id", "status", "patient_id"}) {
+            if (auto value = text(field)) filters[field] = *value;
+        }
+        Json items = Json::array();
+        std::string cursor;
+        do {
+            Page page = kind == "doctors" ? doctors(tenant, cursor, 200)
+                                          : appointments(tenant, *window, filters, cursor, 200);
+            for (auto& item : page.items) items.push_back(std::move(item));
+            cursor = page.next_cursor;
+        } while (!cursor.empty());
+        return items;
+    }
+    if (kind == "birthdays") {
+        auto date = text("date");
+        if (!date) return refuse("\"date\" must be a date, YYYY-MM-DD");
+        auto found = birthdays(tenant, *date);
+        if (auto* refusal = std::get_if<Refusal>(&found)) return *refusal;
+        return std::get<Json>(found)["items"];
+    }
+    if (kind == "sales") {
+        auto window = day("date");
+        if (!window) return refuse("\"date\" must be a date, YYYY-MM-DD");
+        return sales(tenant, *window);
+    }
+    if (kind == "summary") {
+        auto from = day("from"), to = day("to");
+        if (!from || !to || to->date <= from->date) {
+            return refuse("\"from\" and \"to\" must be dates, YYYY-MM-DD, from before to");
+        }
+        return summary(tenant, *from, *to);
+    }
+    return refuse("unknown records query '" + kind +
+                  "': patient, doctor, doctors, history, appointments, birthdays, sales,"
+                  " first_payment or summary");
 }
 
 namespace {

@@ -70,6 +70,7 @@ public:
     /// on 29 February too.
     Outcome<Json> birthdays(const std::string& tenant, const std::string& date);
 
+    std::optional<Json> doctor(const std::string& tenant, const std::string& id);
     Outcome<Json> create_doctor(const std::string& tenant, const Json& input);
     Outcome<Json> update_doctor(const std::string& tenant, const std::string& id,
                                 const Json& changes);
@@ -94,6 +95,17 @@ public:
     /// others are stored in one transaction, and their events published after it.
     Json import_lines(const std::string& tenant, std::string_view lines);
     Json sales(const std::string& tenant, const DayWindow& day);
+    /// The patient's first payment (by paid_at), or nullopt.
+    std::optional<Json> first_payment(const std::string& tenant, const std::string& patient_id);
+    /// Figures of a span of local days [from, to): appointments per status, patients created,
+    /// first payments, sales per currency — what a weekly report compares.
+    Json summary(const std::string& tenant, const DayWindow& from, const DayWindow& to);
+
+    /// Answers a plugin's query through the SDK (docs/sdk.md, "Records"): {"query": "patient",
+    /// "id"}, "doctor", "doctors", "history", "appointments" ({"date", "doctor_id"?,
+    /// "status"?}), "birthdays", "sales", "first_payment" ({"patient_id"}), "summary" ({"from",
+    /// "to"}). Dates are local days in `timezone`. A bad query is a Refusal (400).
+    Outcome<Json> query(const std::string& tenant, const std::string& timezone, const Json& query);
 
 private:
     void ensure_migrated(const std::string& tenant);

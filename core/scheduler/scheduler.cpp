@@ -584,6 +584,7 @@ void Scheduler::execute(ClaimedRun claimed) {
     context.tenant_id = run.key.tenant_id;
     context.request_id = "run-" + run.id;
     context.services = &services_;
+    context.timezone = target->timezone_name;
     const int64_t scheduled_at_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(scheduled.time_since_epoch()).count();
     const mc_call call{sizeof(mc_call),

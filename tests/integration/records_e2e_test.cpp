@@ -27,6 +27,9 @@ protected:
                 *miconsul::testing::postgres_admin_url());
         }
         std::filesystem::create_directories(scratch_.path() / "plugins");
+        std::filesystem::create_symlink(
+            miconsul::testing::test_plugin_dir() / "test_records_probe.so",
+            scratch_.path() / "plugins" / "test_records_probe.so");
         host_ = std::make_unique<HostProcess>(
             HostOptions{scratch_.path(), scratch_.path() / "plugins", database_url, {}});
         for (const auto* id : {"sol", "luna"}) {
@@ -115,7 +118,12 @@ TEST_P(RecordsTest, PatientsAreCreatedReadChangedAndListed) {
         get("patients?limit=2&cursor=" + page_one["next_cursor"].get<std::string>()).body);
     ASSERT_EQ(page_two["items"].size(), 1u);
     EXPECT_TRUE(page_two["next_cursor"].is_null());
-    EXPECT_EQ(page_two["items"][0]["first_name"], "Carla");
+    // Ids sort by creation time to the millisecond only: check the pages cover all, once.
+    std::set<std::string> names;
+    for (const auto& page : {page_one, page_two}) {
+        for (const auto& item : page["items"]) names.insert(item["first_name"]);
+    }
+    EXPECT_EQ(names, (std::set<std::string>{"Ana", "Beto", "Carla"}));
 
     const auto types = event_types();
     EXPECT_EQ(std::count(types.begin(), types.end(), "patient.created"), 3);
@@ -289,16 +297,17 @@ TEST_P(RecordsTest, SalesHistoryAndBirthdays) {
     EXPECT_EQ(json::parse(get("birthdays?date=2028-02-29").body)["items"][0]["id"], ana);
     EXPECT_EQ(get("birthdays?date=2027-02-29").status, 400);
 
-    std::vector<bool> first_payment_flags;
+    std::map<long long, bool> first_for_patient;  // amount → flag, for Ana's payments
     const auto events = json::parse(
         host_->http().get("/api/v1/tenants/sol/events?type=payment.received", kAdmin).body);
     for (const auto& event : events["items"]) {
         if (event["data"]["patient_id"] == ana) {
-            first_payment_flags.insert(first_payment_flags.begin(),
-                                       event["data"]["first_for_patient"].get<bool>());
+            first_for_patient[event["data"]["amount_cents"].get<long long>()] =
+                event["data"]["first_for_patient"].get<bool>();
         }
     }
-    EXPECT_EQ(first_payment_flags, (std::vector<bool>{true, false, false}));
+    EXPECT_EQ(first_for_patient,
+              (std::map<long long, bool>{{50000, true}, {15000, false}, {99900, false}}));
 }
 
 TEST_P(RecordsTest, EachTenantSeesOnlyItsOwnRecords) {
@@ -399,6 +408,65 @@ this is not json
               (std::multiset<std::string>{"patient.updated", "appointment.cancelled"}));
     EXPECT_EQ(host_->http().send("POST", "/t/sol/records/import", "\n  \n", kAdmin).status, 400);
     EXPECT_TRUE(json::parse(get("patients", "luna").body)["items"].empty());
+}
+
+TEST_P(RecordsTest, PluginsReadTheRecordsOfTheirTenantThroughTheSdk) {
+    ASSERT_EQ(host_->http()
+                  .send("PUT", "/api/v1/tenants/sol/plugins/records-probe",
+                        json{{"enabled", true}}.dump(), kAdmin)
+                  .status,
+              200);
+    const std::string ana = patient({{"birth_date", "1992-02-29"}});
+    const std::string ruiz = doctor();
+    created("appointments",
+            {{"patient_id", ana}, {"doctor_id", ruiz}, {"start", "2026-12-01T23:30:00-06:00"}});
+    created("payments", {{"patient_id", ana},
+                         {"amount_cents", 30000},
+                         {"method", "cash"},
+                         {"paid_at", "2026-12-01T09:00:00-06:00"}});
+    created("payments", {{"patient_id", ana},
+                         {"amount_cents", 10000},
+                         {"method", "card"},
+                         {"paid_at", "2026-12-03T09:00:00-06:00"}});
+    auto probe = [&](const std::string& path) {
+        const auto result = host_->http().get("/t/sol/records-probe/" + path, kAdmin);
+        return std::make_pair(result.status, json::parse(result.body, nullptr, false));
+    };
+
+    auto [status, birthdays] = probe("birthdays?date=2027-02-28");
+    ASSERT_EQ(status, 200) << birthdays;
+    ASSERT_EQ(birthdays.size(), 1u);
+    EXPECT_EQ(birthdays[0]["id"], ana);
+    // The tenant's local day, as over HTTP: 23:30 in Mexico City is the next day in UTC.
+    EXPECT_EQ(probe("appointments?date=2026-12-01&status=scheduled").second.size(), 1u);
+    EXPECT_EQ(probe("appointments?date=2026-12-02&status=scheduled").second.size(), 0u);
+    const auto patient_view = probe("patient?id=" + ana).second;
+    EXPECT_EQ(patient_view["patient"]["id"], ana);
+    EXPECT_EQ(patient_view["history"]["payments"].size(), 2u);
+    EXPECT_EQ(patient_view["first_payment"]["amount_cents"], 30000);
+    EXPECT_TRUE(probe("patient?id=nobody").second["patient"].is_null());
+    const auto week = probe("summary?from=2026-11-30&to=2026-12-07").second;
+    EXPECT_EQ(week["appointments_by_status"], json({{"scheduled", 1}}));
+    EXPECT_EQ(week["first_payments"], 1);
+    EXPECT_EQ(week["sales"]["MXN"]["total_cents"], 40000);
+    const auto only_the_third = probe("summary?from=2026-12-03&to=2026-12-04").second;
+    EXPECT_EQ(only_the_third["first_payments"], 0) << "Ana's first payment was on the 1st";
+    EXPECT_EQ(probe("query?q=" +
+                    std::string("%7B%22query%22%3A%22sales%22%2C%22date%22%3A%222026-12-01%22%7D"))
+                  .second["total_cents"],
+              30000);
+
+    EXPECT_EQ(probe("birthdays?date=someday").first, 400);
+    EXPECT_EQ(probe("summary?from=2026-12-07&to=2026-12-01").first, 400);
+    EXPECT_EQ(probe("query?q=%7B%22query%22%3A%22everything%22%7D").first, 400);
+    // Another clinic's plugin sees only that clinic's records.
+    ASSERT_EQ(host_->http()
+                  .send("PUT", "/api/v1/tenants/luna/plugins/records-probe",
+                        json{{"enabled", true}}.dump(), kAdmin)
+                  .status,
+              200);
+    const auto elsewhere = host_->http().get("/t/luna/records-probe/patient?id=" + ana, kAdmin);
+    EXPECT_TRUE(json::parse(elsewhere.body)["patient"].is_null()) << elsewhere.body;
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, RecordsTest, ::testing::Values("sqlite", "postgresql"),

@@ -41,7 +41,8 @@ private:
 /// An HTTP error a handler throws to answer with a problem+json body of that status.
 class HttpError : public std::runtime_error {
 public:
-    HttpError(int status, const std::string& detail) : std::runtime_error(detail), status_(status) {}
+    HttpError(int status, const std::string& detail)
+        : std::runtime_error(detail), status_(status) {}
     int status() const { return status_; }
 
 private:
@@ -52,8 +53,7 @@ namespace detail {
 inline void append_to_string(void* target, const char* data, size_t size) {
     static_cast<std::string*>(target)->append(data, size);
 }
-inline std::string_view find_value(const mc_key_value* pairs, size_t count,
-                                   std::string_view key) {
+inline std::string_view find_value(const mc_key_value* pairs, size_t count, std::string_view key) {
     for (size_t i = 0; i < count; ++i) {
         if (key == pairs[i].key) return pairs[i].value;
     }
@@ -103,6 +103,60 @@ public:
         const mc_sink sink{&id, &detail::append_to_string};
         check(host_->publish_event(call_->context, type_text.c_str(), data_text.c_str(), &sink));
         return id;
+    }
+
+    /// The clinic's records (ABI 1.1): one query, answered as JSON. Throws HostError on a bad
+    /// query or a failure. The named helpers below cover every query; see docs/sdk.md.
+    Json records(const Json& query) const {
+        if (host_->abi_minor < 1) {
+            throw HostError(MC_ERR_UNAVAILABLE, "this host predates records (ABI 1.1)");
+        }
+        const std::string query_text = query.dump();
+        std::string result;
+        const mc_sink sink{&result, &detail::append_to_string};
+        check(host_->records(call_->context, query_text.c_str(), &sink));
+        return Json::parse(result);
+    }
+    /// A patient by id, or null: {id, first_name, last_name, birth_date, phone, email,
+    /// language, consent: {email, whatsapp}, external_id, created_at, updated_at}.
+    Json patient(std::string_view id) const {
+        return records({{"query", "patient"}, {"id", std::string(id)}});
+    }
+    /// A doctor by id, or null: {id, name, email, phone, external_id, …}.
+    Json doctor(std::string_view id) const {
+        return records({{"query", "doctor"}, {"id", std::string(id)}});
+    }
+    /// Every doctor of the clinic.
+    Json doctors() const { return records({{"query", "doctors"}}); }
+    /// {patient, appointments, payments, payments_total_cents}, or null.
+    Json patient_history(std::string_view patient_id) const {
+        return records({{"query", "history"}, {"patient_id", std::string(patient_id)}});
+    }
+    /// The appointments starting on a local date (YYYY-MM-DD), by start; `filters` may hold
+    /// doctor_id, status, patient_id.
+    Json appointments_on(std::string_view date, const Json& filters = Json::object()) const {
+        Json query = filters;
+        query["query"] = "appointments";
+        query["date"] = std::string(date);
+        return records(query);
+    }
+    /// The patients whose birthday is on the date (29 February on the 28th in common years).
+    Json birthdays_on(std::string_view date) const {
+        return records({{"query", "birthdays"}, {"date", std::string(date)}});
+    }
+    /// Sales of a local date: {total_cents, payments, by_method, by_doctor, by_currency, …}.
+    Json sales_on(std::string_view date) const {
+        return records({{"query", "sales"}, {"date", std::string(date)}});
+    }
+    /// The patient's first payment, or null.
+    Json first_payment(std::string_view patient_id) const {
+        return records({{"query", "first_payment"}, {"patient_id", std::string(patient_id)}});
+    }
+    /// Figures of the local days [from, to): {appointments_by_status, new_patients,
+    /// first_payments, sales: {currency: {total_cents, payments}}}.
+    Json records_summary(std::string_view from, std::string_view to) const {
+        return records(
+            {{"query", "summary"}, {"from", std::string(from)}, {"to", std::string(to)}});
     }
 
     /// Unix time in milliseconds, from the host's clock (controllable in tests).
@@ -220,7 +274,10 @@ public:
               std::deque<detail::Bound<RouteHandler>>& routes,
               std::deque<detail::Bound<ScheduleHandler>>& schedules,
               std::deque<detail::Bound<EventHandler>>& events)
-        : host_(host), registrar_(registrar), routes_(routes), schedules_(schedules),
+        : host_(host),
+          registrar_(registrar),
+          routes_(routes),
+          schedules_(schedules),
           events_(events) {}
 
     /// A route under the plugin's mount. Throws HostError if the host refuses it.
@@ -229,8 +286,9 @@ public:
         routes_.push_back({host_, std::move(handler)});
         auto& stored = routes_.back();
         const std::string method_text(method), path_text(path);
-        const mc_route_spec spec{sizeof(mc_route_spec), method_text.c_str(), path_text.c_str(),
-                                 access, &route_trampoline, &stored};
+        const mc_route_spec spec{sizeof(mc_route_spec), method_text.c_str(),
+                                 path_text.c_str(),     access,
+                                 &route_trampoline,     &stored};
         check(host_->add_route(registrar_, &spec));
     }
 
@@ -240,11 +298,12 @@ public:
         schedules_.push_back({host_, std::move(handler)});
         auto& stored = schedules_.back();
         const std::string name_text(name), cron_text(cron);
-        const std::string options_text = Json{{"misfire", options.misfire},
-                                              {"misfire_grace_s", options.misfire_grace_seconds},
-                                              {"timeout_s", options.timeout_seconds},
-                                              {"max_attempts", options.max_attempts}}
-                                             .dump();
+        const std::string options_text = Json{
+            {"misfire", options.misfire},
+            {"misfire_grace_s", options.misfire_grace_seconds},
+            {"timeout_s", options.timeout_seconds},
+            {"max_attempts",
+             options.max_attempts}}.dump();
         const mc_schedule_spec spec{sizeof(mc_schedule_spec), name_text.c_str(),
                                     cron_text.c_str(),        options_text.c_str(),
                                     &schedule_trampoline,     &stored};
@@ -400,22 +459,22 @@ private:
 
 /// Exports `PluginClass` (default-constructible, derived from miconsul::Plugin) as this
 /// library's plugin. Use once per library, at namespace scope.
-#define MICONSUL_PLUGIN(PluginClass)                                                           \
-    extern "C" MC_EXPORT const mc_plugin* miconsul_plugin_entry(void) {                        \
-        static PluginClass instance;                                                           \
-        static const std::string manifest_text = [] {                                          \
-            try {                                                                              \
-                return instance.manifest().to_json();                                          \
-            } catch (const std::exception& error) {                                            \
-                return miconsul::Json{{"manifest_error", error.what()}}.dump();                \
-            } catch (...) {                                                                    \
-                return miconsul::Json{{"manifest_error", "unknown exception"}}.dump();         \
-            }                                                                                  \
-        }();                                                                                   \
-        static const mc_plugin descriptor{                                                     \
-            sizeof(mc_plugin), MC_ABI_MAJOR, MC_ABI_MINOR, manifest_text.c_str(),              \
-            [](const mc_host_api* host, mc_registrar* registrar) {                             \
-                return instance.register_through(host, registrar);                             \
-            }};                                                                                \
-        return &descriptor;                                                                    \
+#define MICONSUL_PLUGIN(PluginClass)                                                             \
+    extern "C" MC_EXPORT const mc_plugin* miconsul_plugin_entry(void) {                          \
+        static PluginClass instance;                                                             \
+        static const std::string manifest_text = [] {                                            \
+            try {                                                                                \
+                return instance.manifest().to_json();                                            \
+            } catch (const std::exception& error) {                                              \
+                return miconsul::Json{{"manifest_error", error.what()}}.dump();                  \
+            } catch (...) {                                                                      \
+                return miconsul::Json{{"manifest_error", "unknown exception"}}.dump();           \
+            }                                                                                    \
+        }();                                                                                     \
+        static const mc_plugin descriptor{sizeof(mc_plugin), MC_ABI_MAJOR, MC_ABI_MINOR,         \
+                                          manifest_text.c_str(),                                 \
+                                          [](const mc_host_api* host, mc_registrar* registrar) { \
+                                              return instance.register_through(host, registrar); \
+                                          }};                                                    \
+        return &descriptor;                                                                      \
     }

@@ -28,7 +28,7 @@ extern "C" {
 #endif
 
 #define MC_ABI_MAJOR 1
-#define MC_ABI_MINOR 0
+#define MC_ABI_MINOR 1
 
 /* Name of the one symbol a plugin library exports (see mc_plugin_entry_fn). */
 #define MC_PLUGIN_ENTRY_SYMBOL "miconsul_plugin_entry"
@@ -206,6 +206,15 @@ typedef struct mc_host_api {
     /* The reason of the last failed call on this context. Owned by the host; valid until
      * the next call with the same context. Never NULL. */
     const char* (*last_error)(mc_context* context);
+
+    /* --- Since ABI 1.1. Check abi_minor >= 1 before calling from a plugin that also runs on
+     * older hosts. --- */
+    /* Reads the clinic's records (patients, doctors, appointments, payments) of the call's
+     * tenant: `query_json` is one query, such as {"query": "birthdays", "date": "2026-12-01"};
+     * the answer (JSON) goes to `result_out`. Dates are local days in the tenant's time zone.
+     * Queries and answers: docs/sdk.md, "Records". MC_ERR_INVALID_ARGUMENT for a malformed
+     * query or a platform-scope call; MC_ERR_INTERNAL when the database fails. */
+    mc_status (*records)(mc_context* context, const char* query_json, const mc_sink* result_out);
 } mc_host_api;
 
 /* What a plugin library describes itself with. Owned by the plugin; must live forever. */

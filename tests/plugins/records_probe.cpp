@@ -1,0 +1,56 @@
+// Reads the clinic's records through the SDK, as the clinic plugins do: each route answers
+// what the matching Context helper returned, or the host's refusal as a 400.
+#include <miconsul/plugin.hpp>
+
+namespace {
+miconsul::Response answer(const std::function<miconsul::Json()>& read) {
+    try {
+        return miconsul::Response::json(read());
+    } catch (const miconsul::HostError& refusal) {
+        return miconsul::Response::problem(400, refusal.what());
+    }
+}
+
+std::string param(const miconsul::Request& request, std::string_view name) {
+    return std::string(request.query(name).value_or(""));
+}
+}  // namespace
+
+class RecordsProbe final : public miconsul::Plugin {
+public:
+    miconsul::Manifest manifest() const override {
+        return {"records-probe",      "1.0.0", "tenant", "reads records through the SDK",
+                {{"type", "object"}}, {},      {}};
+    }
+    void register_with(miconsul::Registrar& registrar) override {
+        using miconsul::Context;
+        using miconsul::Request;
+        registrar.route("GET", "/query", [](Context& context, const Request& request) {
+            return answer(
+                [&] { return context.records(miconsul::Json::parse(param(request, "q"))); });
+        });
+        registrar.route("GET", "/birthdays", [](Context& context, const Request& request) {
+            return answer([&] { return context.birthdays_on(param(request, "date")); });
+        });
+        registrar.route("GET", "/appointments", [](Context& context, const Request& request) {
+            return answer([&] {
+                return context.appointments_on(param(request, "date"),
+                                               {{"status", param(request, "status")}});
+            });
+        });
+        registrar.route("GET", "/patient", [](Context& context, const Request& request) {
+            return answer([&] {
+                const std::string id = param(request, "id");
+                return miconsul::Json{{"patient", context.patient(id)},
+                                      {"history", context.patient_history(id)},
+                                      {"first_payment", context.first_payment(id)}};
+            });
+        });
+        registrar.route("GET", "/summary", [](Context& context, const Request& request) {
+            return answer([&] {
+                return context.records_summary(param(request, "from"), param(request, "to"));
+            });
+        });
+    }
+};
+MICONSUL_PLUGIN(RecordsProbe)
