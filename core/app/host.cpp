@@ -137,6 +137,10 @@ void Host::start() {
     }
     parts.records = std::make_unique<records::Records>(*parts.database, *parts.bus, parts.clock);
     parts.services->records = parts.records.get();
+    // Events of record changes staged but not yet published (a crash, the platform database
+    // down) go out from here: at start for every tenant, then every 30 s for those that failed.
+    parts.records->start_forwarding([&tenants = *parts.tenants] { return tenants.ids(); },
+                                    std::chrono::seconds(30));
     parts.records_api = std::make_unique<api::RecordsDependencies>(
         api::RecordsDependencies{*parts.records, *parts.tenants, is_admin});
     if (auto problem = parts.router.add_all(api::records_routes(*parts.records_api))) {

@@ -188,7 +188,7 @@ std::string Bus::publish(const std::string& tenant_id, const std::string& source
     // woken, and the first caller still waiting, if any, is made the next leader — one
     // wake-up per publish, not one per waiting caller per batch.
     auto mine = std::make_shared<PendingPublish>();
-    mine->draft = {tenant_id, source, type, data};
+    mine->draft = {tenant_id, source, type, data, ""};
     std::unique_lock lock(publish_mutex_);
     pending_publishes_.push_back(mine);
     if (publish_in_progress_) {
@@ -296,7 +296,7 @@ std::vector<std::string> Bus::publish_many(const std::vector<Draft>& drafts) {
         for (const auto& draft : drafts) {
             // Time-ordered: a batch's rows land at the end of the events and deliveries
             // indexes, on a few pages, instead of one random page per row.
-            const std::string id = ids::time_ordered_uuid(now);
+            const std::string id = draft.id.empty() ? ids::time_ordered_uuid(now) : draft.id;
             event_rows.push_back(
                 Json::array({id, draft.type, draft.tenant_id, draft.source, time,
                              draft.data.dump(-1, ' ', false, Json::error_handler_t::replace)}));
@@ -320,7 +320,8 @@ std::vector<std::string> Bus::publish_many(const std::vector<Draft>& drafts) {
                                             {rows.begin() + static_cast<std::ptrdiff_t>(first),
                                              rows.begin() + static_cast<std::ptrdiff_t>(last)},
                                             sql, values);
-                storage::run_positional_statement(session, sql, values);
+                // A preset id seen before (see Draft::id) is skipped with its deliveries.
+                storage::run_positional_statement(session, sql + " ON CONFLICT DO NOTHING", values);
             }
         };
         insert("INSERT INTO events (id, type, tenant_id, source, time, data) VALUES ", event_rows);

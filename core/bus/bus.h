@@ -94,6 +94,10 @@ public:
     struct Draft {
         std::string tenant_id, source, type;
         nlohmann::json data;
+        /// Given by a caller that stored the event elsewhere first (the records' outbox) and
+        /// may publish it again after a crash: an id already published is skipped, so the
+        /// event is stored, and delivered, once. Empty: the bus makes one.
+        std::string id;
     };
     /// The same for many events in one transaction (all stored, or none); their ids in order.
     /// What the scheduler uses for the run.* events of a burst of runs.

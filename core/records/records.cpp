@@ -263,6 +263,19 @@ Json row_by_id(soci::session& session, const std::string& table, const std::stri
     return rows.empty() ? Json(nullptr) : rows.front();
 }
 
+// Stores an event of a change in the tenant's database, in the change's transaction: the
+// records' outbox (Records::forward publishes it).
+void stage(soci::session& session, const std::string& type, const Json& data) {
+    storage::run_json_statement(
+        session,
+        "INSERT INTO record_events (id, type, data, created_at) VALUES"
+        " (:id, :type, :data, :created_at)",
+        {{"id", ids::time_ordered_uuid(std::chrono::system_clock::now())},
+         {"type", type},
+         {"data", data.dump(-1, ' ', false, Json::error_handler_t::replace)},
+         {"created_at", clock::now_text()}});
+}
+
 // INSERT of the row's columns.
 void insert_row(soci::session& session, const std::string& table, const Json& row) {
     std::string columns, placeholders;
@@ -389,6 +402,17 @@ CREATE TABLE payments (
 CREATE INDEX payments_by_time ON payments (paid_at);
 CREATE INDEX payments_by_patient ON payments (patient_id, paid_at);
 )sql"},
+        // The records' outbox: each change's event, stored in the change's transaction and
+        // deleted once the bus (in the platform database) has it.
+        {2, "events of record changes, until published",
+         R"sql(
+CREATE TABLE record_events (
+  id TEXT PRIMARY KEY,
+  type TEXT NOT NULL,
+  data TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+)sql"},
     };
     return migrations;
 }
@@ -435,11 +459,80 @@ void Records::with_tenant(const std::string& tenant,
     database_.with_tenant(tenant, work);
 }
 
-void Records::publish(const std::string& tenant, const std::string& type, const Json& data) {
-    // After the record's commit, in another database: the two cannot commit together. If the
-    // platform database fails in between, the change stands and its event is missing — logged
-    // by the bus's caller as an error (see docs/records.md, "Limits").
-    bus_.publish(tenant, "core", type, data);
+void Records::forward(const std::string& tenant) {
+    // Events staged by committed changes, oldest first, published with the ids they were
+    // staged with: after a crash between publishing and deleting them here, publishing again
+    // is a no-op for the bus (Bus::Draft::id). A failure leaves them staged for the next
+    // change of the tenant, or for the sweep (start_forwarding).
+    try {
+        for (;;) {
+            Json staged;
+            with_tenant(tenant, [&](soci::session& session) {
+                staged = storage::run_json_statement(
+                    session, "SELECT id, type, data FROM record_events ORDER BY id LIMIT 500",
+                    nullptr);
+            });
+            if (staged.empty()) break;
+            std::vector<bus::Bus::Draft> drafts;
+            Json ids = Json::array();
+            std::string placeholders;
+            for (const auto& row : staged) {
+                drafts.push_back({tenant, "core", row["type"].get<std::string>(),
+                                  Json::parse(row["data"].get<std::string>()),
+                                  row["id"].get<std::string>()});
+                ids.push_back(row["id"]);
+            }
+            bus_.publish_many(drafts);
+            with_tenant(tenant, [&](soci::session& session) {
+                std::string sql = "DELETE FROM record_events WHERE id IN (";
+                for (size_t i = 0; i < ids.size(); ++i) {
+                    sql += (i == 0 ? "" : ", ") + storage::positional_placeholder(session, i + 1);
+                }
+                storage::run_positional_statement(session, sql + ")", ids);
+            });
+            if (staged.size() < 500) break;
+        }
+    } catch (const std::exception& failure) {
+        std::lock_guard lock(forward_mutex_);
+        unforwarded_.insert(tenant);
+    }
+}
+
+void Records::start_forwarding(std::function<std::vector<std::string>()> tenant_ids,
+                               std::chrono::milliseconds every) {
+    forwarder_ = std::thread([this, tenant_ids = std::move(tenant_ids), every] {
+        // First every tenant once (a crash may have left events staged anywhere), then only
+        // those whose forwarding failed since.
+        std::vector<std::string> due = tenant_ids();
+        for (;;) {
+            for (const auto& tenant : due) {
+                if (stopping_) return;
+                try {
+                    forward(tenant);
+                } catch (const std::exception&) {
+                    // A tenant whose database fails now is tried again next time.
+                }
+            }
+            std::unique_lock lock(forward_mutex_);
+            forward_wake_.wait_for(lock, every, [this] { return stopping_.load(); });
+            if (stopping_) return;
+            due.assign(unforwarded_.begin(), unforwarded_.end());
+            unforwarded_.clear();
+        }
+    });
+}
+
+void Records::stop() {
+    {
+        std::lock_guard lock(forward_mutex_);
+        stopping_ = true;
+    }
+    forward_wake_.notify_all();
+    if (forwarder_.joinable()) forwarder_.join();
+}
+
+Records::~Records() {
+    stop();
 }
 
 Outcome<Json> Records::create_patient(const std::string& tenant, const Json& input) {
@@ -460,12 +553,12 @@ Outcome<Json> Records::create_patient(const std::string& tenant, const Json& inp
         }
         insert_row(session, "patients", row);
         stored = row_by_id(session, "patients", row["id"]);
+        stage(session, "patient.created", patient_json(stored));
         transaction.commit();
     });
     if (refusal) return *refusal;
-    Json patient = patient_json(stored);
-    publish(tenant, "patient.created", patient);
-    return patient;
+    forward(tenant);
+    return patient_json(stored);
 }
 
 Outcome<Json> Records::update_patient(const std::string& tenant, const std::string& id,
@@ -492,17 +585,19 @@ Outcome<Json> Records::update_patient(const std::string& tenant, const std::stri
             update_row(session, "patients", id, row);
         }
         after = row_by_id(session, "patients", id);
+        if (!row.empty()) {
+            Json changed = Json::array();
+            for (const auto& [field, value] : changes.items()) changed.push_back(field);
+            stage(session, "patient.updated",
+                  {{"patient", patient_json(after)},
+                   {"previous", patient_json(before)},
+                   {"changed", changed}});
+        }
         transaction.commit();
     });
     if (refusal) return *refusal;
-    Json patient = patient_json(after);
-    if (!row.empty()) {
-        Json changed = Json::array();
-        for (const auto& [field, value] : changes.items()) changed.push_back(field);
-        publish(tenant, "patient.updated",
-                {{"patient", patient}, {"previous", patient_json(before)}, {"changed", changed}});
-    }
-    return patient;
+    forward(tenant);
+    return patient_json(after);
 }
 
 std::optional<Json> Records::patient(const std::string& tenant, const std::string& id) {
@@ -767,12 +862,12 @@ Outcome<Json> Records::create_appointment(const std::string& tenant, const Json&
         }
         insert_row(session, "appointments", row);
         stored = row_by_id(session, "appointments", row["id"]);
+        stage(session, "appointment.created", appointment_json(stored));
         transaction.commit();
     });
     if (refusal) return *refusal;
-    Json appointment = appointment_json(stored);
-    publish(tenant, "appointment.created", appointment);
-    return appointment;
+    forward(tenant);
+    return appointment_json(stored);
 }
 
 Outcome<Json> Records::update_appointment(const std::string& tenant, const std::string& id,
@@ -818,16 +913,18 @@ Outcome<Json> Records::update_appointment(const std::string& tenant, const std::
             update_row(session, "appointments", id, row);
         }
         after = row_by_id(session, "appointments", id);
+        if (!row.empty()) {
+            const bool cancelled =
+                after["status"] == "cancelled" && before["status"] != "cancelled";
+            stage(
+                session, cancelled ? "appointment.cancelled" : "appointment.updated",
+                {{"appointment", appointment_json(after)}, {"previous", appointment_json(before)}});
+        }
         transaction.commit();
     });
     if (refusal) return *refusal;
-    Json appointment = appointment_json(after);
-    if (!row.empty()) {
-        const bool cancelled = after["status"] == "cancelled" && before["status"] != "cancelled";
-        publish(tenant, cancelled ? "appointment.cancelled" : "appointment.updated",
-                {{"appointment", appointment}, {"previous", appointment_json(before)}});
-    }
-    return appointment;
+    forward(tenant);
+    return appointment_json(after);
 }
 
 Page Records::appointments(const std::string& tenant, const DayWindow& day, const Json& filters,
@@ -941,15 +1038,15 @@ Outcome<Json> Records::create_payment(const std::string& tenant, const Json& inp
                     .empty();
         insert_row(session, "payments", row);
         stored = row_by_id(session, "payments", row["id"]);
+        Json event = payment_json(stored);
+        // What a welcome-on-first-payment automation needs, decided in the same transaction.
+        event["first_for_patient"] = first;
+        stage(session, "payment.received", event);
         transaction.commit();
     });
     if (refusal) return *refusal;
-    Json payment = payment_json(stored);
-    Json event = payment;
-    // What a welcome-on-first-payment automation needs, decided in the same transaction.
-    event["first_for_patient"] = first;
-    publish(tenant, "payment.received", event);
-    return payment;
+    forward(tenant);
+    return payment_json(stored);
 }
 
 Json Records::sales(const std::string& tenant, const DayWindow& day) {
@@ -1170,7 +1267,6 @@ Json Records::import_lines(const std::string& tenant, std::string_view text) {
     const std::string today = now_text.substr(0, 10);
     long long lines = 0, created = 0, updated = 0, unchanged = 0;
     Json rejected = Json::array();
-    std::vector<bus::Bus::Draft> events;
     with_tenant(tenant, [&](soci::session& session) {
         // One transaction for the request: a second import of the same lines finds them all.
         soci::transaction transaction(session);
@@ -1187,9 +1283,7 @@ Json Records::import_lines(const std::string& tenant, std::string_view text) {
                 {{"external_id", external_id}});
             return rows.empty() ? Json(nullptr) : rows.front();
         };
-        auto event = [&](const std::string& type, Json data) {
-            events.push_back({tenant, "core", type, std::move(data)});
-        };
+        auto event = [&](const std::string& type, const Json& data) { stage(session, type, data); };
         size_t position = 0;
         while (position < text.size()) {
             size_t end = text.find('\n', position);
@@ -1382,7 +1476,7 @@ Json Records::import_lines(const std::string& tenant, std::string_view text) {
         }
         transaction.commit();
     });
-    if (!events.empty()) bus_.publish_many(events);
+    forward(tenant);
     return {{"lines", lines},
             {"created", created},
             {"updated", updated},

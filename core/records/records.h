@@ -11,11 +11,16 @@
 
 #include <nlohmann/json.hpp>
 
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <variant>
 #include <vector>
 
@@ -56,6 +61,20 @@ std::optional<DayWindow> local_day(const std::string& date, const std::string& t
 class Records {
 public:
     Records(storage::Database& database, bus::Bus& bus, const clock::Clock& clock);
+    ~Records();
+    Records(const Records&) = delete;
+    Records& operator=(const Records&) = delete;
+
+    /// Starts the thread that publishes events left staged (see forward): every tenant's once,
+    /// then, every `every`, those of tenants whose publishing failed.
+    void start_forwarding(std::function<std::vector<std::string>()> tenant_ids,
+                          std::chrono::milliseconds every);
+    void stop();
+
+    /// Publishes the tenant's staged events — each change stores its event in the tenant's
+    /// database in its own transaction (the records' outbox), and this hands them to the bus
+    /// and deletes them. Never throws: on failure they stay staged and are tried again.
+    void forward(const std::string& tenant);
 
     Outcome<Json> create_patient(const std::string& tenant, const Json& input);
     Outcome<Json> update_patient(const std::string& tenant, const std::string& id,
@@ -110,13 +129,17 @@ public:
 private:
     void ensure_migrated(const std::string& tenant);
     void with_tenant(const std::string& tenant, const std::function<void(soci::session&)>& work);
-    void publish(const std::string& tenant, const std::string& type, const Json& data);
 
     storage::Database& database_;
     bus::Bus& bus_;
     const clock::Clock& clock_;
     std::mutex migrated_mutex_;
     std::set<std::string> migrated_;  // tenants whose migrations this process has applied
+    std::mutex forward_mutex_;
+    std::condition_variable forward_wake_;
+    std::set<std::string> unforwarded_;  // tenants whose staged events could not be published
+    std::atomic<bool> stopping_{false};
+    std::thread forwarder_;
 };
 
 }  // namespace miconsul::records

@@ -513,7 +513,7 @@ bool Scheduler::record_outcomes() {
                      {"attempts", update.attempts},
                      {"duration_ms", update.duration_ms.value_or(0)}};
         if (update.status == "failed") data["error"] = update.error.value_or("");
-        events.push_back({outcome.key.tenant_id, "core", outcome.event_type, std::move(data)});
+        events.push_back({outcome.key.tenant_id, "core", outcome.event_type, std::move(data), ""});
     }
     if (events.empty()) return true;
     try {
