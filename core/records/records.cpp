@@ -300,6 +300,10 @@ void update_row(soci::session& session, const std::string& table, const std::str
         session, "UPDATE " + table + " SET " + assignments + " WHERE id = :row_id", params);
 }
 
+// A 409 when another record of the kind (`table` is its plural) has the row's external id.
+std::optional<Refusal> external_id_taken(soci::session& session, const std::string& kind,
+                                         const Json& row, const std::string& self);
+
 // Whether another record of `table` has this external id.
 std::optional<std::string> external_id_owner(soci::session& session, const std::string& table,
                                              const Json& row, const std::string& self) {
@@ -309,6 +313,37 @@ std::optional<std::string> external_id_owner(soci::session& session, const std::
         {{"external_id", row["external_id"]}, {"self", self}});
     if (rows.empty()) return std::nullopt;
     return rows.front().at("id").get<std::string>();
+}
+
+std::optional<Refusal> external_id_taken(soci::session& session, const std::string& kind,
+                                         const Json& row, const std::string& self) {
+    if (auto owner = external_id_owner(session, kind + "s", row, self)) {
+        return Refusal{409, kind + " " + *owner + " already has this external_id"};
+    }
+    return std::nullopt;
+}
+
+// Appends " AND <name> = :<name>" for each of `names` present in `filters`.
+void append_filters(const Json& filters, std::initializer_list<const char*> names, std::string& sql,
+                    Json& params) {
+    for (const char* field : names) {
+        if (filters.contains(field)) {
+            sql += std::string(" AND ") + field + " = :" + field;
+            params[field] = filters[field];
+        }
+    }
+}
+
+// A page read with LIMIT limit + 1: drops the extra item and makes the cursor of the last kept.
+Page trimmed_page(Json items, size_t limit,
+                  const std::function<std::string(const Json&)>& cursor_of) {
+    Page page;
+    page.items = std::move(items);
+    if (page.items.size() > limit) {
+        page.items.erase(page.items.end() - 1);
+        page.next_cursor = cursor_of(page.items.back());
+    }
+    return page;
 }
 
 Refusal invalid(const std::string& detail, FieldErrors& errors) {
@@ -547,10 +582,7 @@ Outcome<Json> Records::create_patient(const std::string& tenant, const Json& inp
     Json stored;
     with_tenant(tenant, [&](soci::session& session) {
         soci::transaction transaction(session);
-        if (auto owner = external_id_owner(session, "patients", row, "")) {
-            refusal = Refusal{409, "patient " + *owner + " already has this external_id"};
-            return;
-        }
+        if ((refusal = external_id_taken(session, "patient", row, ""))) return;
         insert_row(session, "patients", row);
         stored = row_by_id(session, "patients", row["id"]);
         stage(session, "patient.created", patient_json(stored));
@@ -576,10 +608,7 @@ Outcome<Json> Records::update_patient(const std::string& tenant, const std::stri
             refusal = Refusal{404, "no such patient"};
             return;
         }
-        if (auto owner = external_id_owner(session, "patients", row, id)) {
-            refusal = Refusal{409, "patient " + *owner + " already has this external_id"};
-            return;
-        }
+        if ((refusal = external_id_taken(session, "patient", row, id))) return;
         if (!row.empty()) {
             row["updated_at"] = now;
             update_row(session, "patients", id, row);
@@ -611,24 +640,16 @@ Page Records::patients(const std::string& tenant, const Json& filters, const std
                        size_t limit) {
     std::string sql = "SELECT * FROM patients WHERE id > :cursor";
     Json params = {{"cursor", cursor}, {"limit", static_cast<long long>(limit + 1)}};
-    for (const char* field : {"external_id", "email", "phone"}) {
-        if (filters.contains(field)) {
-            sql += std::string(" AND ") + field + " = :" + field;
-            params[field] = filters[field];
-        }
-    }
+    append_filters(filters, {"external_id", "email", "phone"}, sql, params);
     sql += " ORDER BY id LIMIT :limit";
-    Page page;
+    Json items = Json::array();
     with_tenant(tenant, [&](soci::session& session) {
         for (const auto& row : storage::run_json_statement(session, sql, params)) {
-            page.items.push_back(patient_json(row));
+            items.push_back(patient_json(row));
         }
     });
-    if (page.items.size() > limit) {
-        page.items.erase(page.items.end() - 1);
-        page.next_cursor = page.items.back()["id"].get<std::string>();
-    }
-    return page;
+    return trimmed_page(std::move(items), limit,
+                        [](const Json& last) { return last["id"].get<std::string>(); });
 }
 
 std::optional<Json> Records::history(const std::string& tenant, const std::string& patient_id) {
@@ -703,10 +724,7 @@ Outcome<Json> Records::create_doctor(const std::string& tenant, const Json& inpu
     Json stored;
     with_tenant(tenant, [&](soci::session& session) {
         soci::transaction transaction(session);
-        if (auto owner = external_id_owner(session, "doctors", row, "")) {
-            refusal = Refusal{409, "doctor " + *owner + " already has this external_id"};
-            return;
-        }
+        if ((refusal = external_id_taken(session, "doctor", row, ""))) return;
         insert_row(session, "doctors", row);
         stored = row_by_id(session, "doctors", row["id"]);
         transaction.commit();
@@ -728,10 +746,7 @@ Outcome<Json> Records::update_doctor(const std::string& tenant, const std::strin
             refusal = Refusal{404, "no such doctor"};
             return;
         }
-        if (auto owner = external_id_owner(session, "doctors", row, id)) {
-            refusal = Refusal{409, "doctor " + *owner + " already has this external_id"};
-            return;
-        }
+        if ((refusal = external_id_taken(session, "doctor", row, id))) return;
         if (!row.empty()) {
             row["updated_at"] = utc_text(clock_.now());
             update_row(session, "doctors", id, row);
@@ -744,19 +759,16 @@ Outcome<Json> Records::update_doctor(const std::string& tenant, const std::strin
 }
 
 Page Records::doctors(const std::string& tenant, const std::string& cursor, size_t limit) {
-    Page page;
+    Json items = Json::array();
     with_tenant(tenant, [&](soci::session& session) {
         for (const auto& row : storage::run_json_statement(
                  session, "SELECT * FROM doctors WHERE id > :cursor ORDER BY id LIMIT :limit",
                  {{"cursor", cursor}, {"limit", static_cast<long long>(limit + 1)}})) {
-            page.items.push_back(doctor_json(row));
+            items.push_back(doctor_json(row));
         }
     });
-    if (page.items.size() > limit) {
-        page.items.erase(page.items.end() - 1);
-        page.next_cursor = page.items.back()["id"].get<std::string>();
-    }
-    return page;
+    return trimmed_page(std::move(items), limit,
+                        [](const Json& last) { return last["id"].get<std::string>(); });
 }
 
 namespace {
@@ -844,10 +856,7 @@ Outcome<Json> Records::create_appointment(const std::string& tenant, const Json&
             refusal = invalid("the appointment refers to records that do not exist", references);
             return;
         }
-        if (auto owner = external_id_owner(session, "appointments", row, "")) {
-            refusal = Refusal{409, "appointment " + *owner + " already has this external_id"};
-            return;
-        }
+        if ((refusal = external_id_taken(session, "appointment", row, ""))) return;
         const std::string doctor = row["doctor_id"];
         lock_doctor_calendar(session, database_.backend(), doctor);
         if (row["status"] != "cancelled") {
@@ -887,10 +896,7 @@ Outcome<Json> Records::update_appointment(const std::string& tenant, const std::
             refusal = invalid("the changes are not valid", errors);
             return;
         }
-        if (auto owner = external_id_owner(session, "appointments", row, id)) {
-            refusal = Refusal{409, "appointment " + *owner + " already has this external_id"};
-            return;
-        }
+        if ((refusal = external_id_taken(session, "appointment", row, id))) return;
         const std::string status = row.value("status", before["status"].get<std::string>());
         const bool moves = row.contains("start_at");
         const bool revives = before["status"] == "cancelled" && status != "cancelled";
@@ -939,25 +945,17 @@ Page Records::appointments(const std::string& tenant, const DayWindow& day, cons
                    {"cursor_start", bar == std::string::npos ? "" : cursor.substr(0, bar)},
                    {"cursor_id", bar == std::string::npos ? "" : cursor.substr(bar + 1)},
                    {"limit", static_cast<long long>(limit + 1)}};
-    for (const char* field : {"doctor_id", "status", "patient_id"}) {
-        if (filters.contains(field)) {
-            sql += std::string(" AND ") + field + " = :" + field;
-            params[field] = filters[field];
-        }
-    }
+    append_filters(filters, {"doctor_id", "status", "patient_id"}, sql, params);
     sql += " ORDER BY start_at, id LIMIT :limit";
-    Page page;
+    Json items = Json::array();
     with_tenant(tenant, [&](soci::session& session) {
         for (const auto& row : storage::run_json_statement(session, sql, params)) {
-            page.items.push_back(appointment_json(row));
+            items.push_back(appointment_json(row));
         }
     });
-    if (page.items.size() > limit) {
-        page.items.erase(page.items.end() - 1);
-        const Json& last = page.items.back();
-        page.next_cursor = last["start"].get<std::string>() + "|" + last["id"].get<std::string>();
-    }
-    return page;
+    return trimmed_page(std::move(items), limit, [](const Json& last) {
+        return last["start"].get<std::string>() + "|" + last["id"].get<std::string>();
+    });
 }
 
 namespace {
@@ -1027,10 +1025,7 @@ Outcome<Json> Records::create_payment(const std::string& tenant, const Json& inp
             refusal = invalid("the payment refers to records that do not exist", references);
             return;
         }
-        if (auto owner = external_id_owner(session, "payments", row, "")) {
-            refusal = Refusal{409, "payment " + *owner + " already has this external_id"};
-            return;
-        }
+        if ((refusal = external_id_taken(session, "payment", row, ""))) return;
         first = storage::run_json_statement(session,
                                             "SELECT id FROM payments WHERE patient_id = :patient"
                                             " LIMIT 1",
