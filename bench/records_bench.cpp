@@ -81,7 +81,7 @@ int main(int argc, char** argv) {
     miconsul::clock::SystemClock clock;
     miconsul::bus::Bus bus(*database, store, registry, services, clock,
                            miconsul::logging::Log::null(), miconsul::bus::BusOptions{});
-    miconsul::records::Records records(*database, bus, clock);
+    miconsul::records::Records records(*database, bus, clock, miconsul::logging::Log::null());
     records.patients(raw_tenant, json::object(), "", 1);  // migrates the baseline's tables
 
     // Baseline: the same rows, bare multi-row INSERTs, one transaction per 5,000.

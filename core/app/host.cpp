@@ -135,7 +135,8 @@ void Host::start() {
     if (auto problem = parts.router.add_all(api::events_routes(*parts.events))) {
         throw std::logic_error(*problem);
     }
-    parts.records = std::make_unique<records::Records>(*parts.database, *parts.bus, parts.clock);
+    parts.records =
+        std::make_unique<records::Records>(*parts.database, *parts.bus, parts.clock, log_);
     parts.services->records = parts.records.get();
     // Events of record changes staged but not yet published (a crash, the platform database
     // down) go out from here: at start for every tenant, then every 30 s for those that failed.

@@ -473,8 +473,9 @@ std::optional<DayWindow> local_day(const std::string& date_text, const std::stri
             std::chrono::time_point_cast<TimePoint::duration>(start_of(local + date::days{1})))};
 }
 
-Records::Records(storage::Database& database, bus::Bus& bus, const clock::Clock& clock)
-    : database_(database), bus_(bus), clock_(clock) {}
+Records::Records(storage::Database& database, bus::Bus& bus, const clock::Clock& clock,
+                 logging::Log log)
+    : database_(database), bus_(bus), clock_(clock), log_(std::move(log)) {}
 
 void Records::ensure_migrated(const std::string& tenant) {
     {
@@ -528,6 +529,10 @@ void Records::forward(const std::string& tenant) {
             if (staged.size() < 500) break;
         }
     } catch (const std::exception& failure) {
+        log_.error(
+            "events of record changes not published yet; they stay staged and are"
+            " tried again",
+            {{"tenant", tenant}, {"reason", failure.what()}});
         std::lock_guard lock(forward_mutex_);
         unforwarded_.insert(tenant);
     }

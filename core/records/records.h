@@ -7,6 +7,7 @@
 
 #include "bus/bus.h"
 #include "clock/clock.h"
+#include "logging/log.h"
 #include "storage/database.h"
 
 #include <nlohmann/json.hpp>
@@ -60,7 +61,8 @@ std::optional<DayWindow> local_day(const std::string& date, const std::string& t
 
 class Records {
 public:
-    Records(storage::Database& database, bus::Bus& bus, const clock::Clock& clock);
+    Records(storage::Database& database, bus::Bus& bus, const clock::Clock& clock,
+            logging::Log log);
     ~Records();
     Records(const Records&) = delete;
     Records& operator=(const Records&) = delete;
@@ -133,6 +135,7 @@ private:
     storage::Database& database_;
     bus::Bus& bus_;
     const clock::Clock& clock_;
+    logging::Log log_;
     std::mutex migrated_mutex_;
     std::set<std::string> migrated_;  // tenants whose migrations this process has applied
     std::mutex forward_mutex_;

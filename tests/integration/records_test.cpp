@@ -37,7 +37,8 @@ protected:
         bus_ =
             std::make_unique<miconsul::bus::Bus>(*database_, *tenants_, registry_, *services_,
                                                  clock_, miconsul::logging::Log::null(), options);
-        records_ = std::make_unique<Records>(*database_, *bus_, clock_);
+        records_ =
+            std::make_unique<Records>(*database_, *bus_, clock_, miconsul::logging::Log::null());
     }
 
     size_t published(const std::string& type) { return bus_->events("sol", type, 200).size(); }
@@ -117,7 +118,7 @@ TEST_P(RecordsOutboxTest, TheForwarderSendsWhatAStoppedHostLeftStaged) {
     rename_platform_table("events_away", "events");
     ASSERT_EQ(staged(), 1u);
     // A new host: its forwarder looks at every tenant once at start.
-    Records restarted(*database_, *bus_, clock_);
+    Records restarted(*database_, *bus_, clock_, miconsul::logging::Log::null());
     restarted.start_forwarding([] { return std::vector<std::string>{"sol"}; },
                                std::chrono::milliseconds(50));
     for (int i = 0; i < 200 && published("patient.created") == 0; ++i) {
