@@ -1,8 +1,9 @@
 // A clinic's records — patients, doctors, appointments, payments — in the tenant's own
 // database (an SQLite file, or a PostgreSQL schema, per tenant), with the core's tenant
 // migrations applied on first use. Input is validated here, once, for the HTTP API, the bulk
-// import and (later) the SDK alike; records go in and out as JSON objects in the API's field
-// names. Every change publishes its event after it is committed. See docs/records.md.
+// import and the SDK alike; records go in and out as JSON objects in the API's field names.
+// Every change stores its event in the same transaction, and the event is handed to the bus
+// after the commit (forward): the records' outbox. See docs/records.md.
 #pragma once
 
 #include "bus/bus.h"
@@ -49,7 +50,7 @@ struct Page {
     std::string next_cursor;
 };
 
-/// Sales of a local day: totals overall, per payment method and per doctor, per currency.
+/// A local calendar day of the clinic, as the UTC window it covers.
 struct DayWindow {
     std::string date;              // YYYY-MM-DD
     std::string from_utc, to_utc;  // [from, to) as RFC 3339 UTC
