@@ -1391,6 +1391,21 @@ Json Records::import_lines(const std::string& tenant, std::string_view text) {
                     all.update(changes);
                     return all;
                 }();
+                if (stored.is_null()) {
+                    // Given by the host's ids rather than the legacy system's, they may not
+                    // exist: a rejected line, not a failed request.
+                    FieldErrors unknown;
+                    if (row_by_id(session, "patients", row["patient_id"]).is_null()) {
+                        unknown.add("patient_id", "no such patient");
+                    }
+                    if (row_by_id(session, "doctors", row["doctor_id"]).is_null()) {
+                        unknown.add("doctor_id", "no such doctor");
+                    }
+                    if (!unknown.empty()) {
+                        reject(external_id, "refers to records that do not exist", unknown.list);
+                        continue;
+                    }
+                }
                 const std::string doctor = merged["doctor_id"];
                 if (merged["status"] != "cancelled") {
                     lock_doctor_calendar(session, database_.backend(), doctor);

@@ -406,6 +406,13 @@ this is not json
     // Published together: same time, so in no particular order.
     EXPECT_EQ((std::multiset<std::string>(types.end() - 2, types.end())),
               (std::multiset<std::string>{"patient.updated", "appointment.cancelled"}));
+    const json by_host_ids = import(
+        R"({"kind": "appointment", "external_id": "a9", "patient_id": "nobody", "doctor_external_id": "d1", "start": "2026-12-05T10:00:00-06:00"}
+{"kind": "payment", "external_id": "pay9", "patient_id": "nobody", "amount_cents": 100, "method": "cash"}
+)");
+    EXPECT_EQ(by_host_ids["created"], 0);
+    ASSERT_EQ(by_host_ids["rejected"].size(), 2u) << by_host_ids.dump();
+    EXPECT_EQ(by_host_ids["rejected"][0]["errors"][0]["field"], "/patient_id");
     EXPECT_EQ(host_->http().send("POST", "/t/sol/records/import", "\n  \n", kAdmin).status, 400);
     EXPECT_TRUE(json::parse(get("patients", "luna").body)["items"].empty());
 }
