@@ -374,6 +374,34 @@ Json overlapping(soci::session& session, const std::string& doctor_id, const std
         {{"doctor", doctor_id}, {"start", start}, {"end", end}, {"self", self}});
     return rows.empty() ? Json(nullptr) : rows.front();
 }
+
+// The 409 for a booking that overlaps `clash` (what overlapping() found).
+Refusal clash_refusal(const Json& clash) {
+    return Refusal{409, "the doctor has appointment " + clash["id"].get<std::string>() + " from " +
+                            clash["start_at"].get<std::string>() + " to " +
+                            clash["end_at"].get<std::string>()};
+}
+
+// The row's patient_id (and doctor_id, when it has one) that name no record here.
+FieldErrors unknown_references(soci::session& session, const Json& row) {
+    FieldErrors unknown;
+    if (row_by_id(session, "patients", row["patient_id"]).is_null()) {
+        unknown.add("patient_id", "no such patient");
+    }
+    if (row.contains("doctor_id") && !row["doctor_id"].is_null() &&
+        row_by_id(session, "doctors", row["doctor_id"]).is_null()) {
+        unknown.add("doctor_id", "no such doctor");
+    }
+    return unknown;
+}
+
+// Whether the patient has no payment yet (read in the transaction that records one).
+bool is_first_payment(soci::session& session, const Json& patient_id) {
+    return storage::run_json_statement(
+               session, "SELECT id FROM payments WHERE patient_id = :patient LIMIT 1",
+               {{"patient", patient_id}})
+        .empty();
+}
 }  // namespace
 
 const std::vector<storage::Migration>& core_tenant_migrations() {
@@ -850,13 +878,7 @@ Outcome<Json> Records::create_appointment(const std::string& tenant, const Json&
     Json stored;
     with_tenant(tenant, [&](soci::session& session) {
         soci::transaction transaction(session);
-        FieldErrors references;
-        if (row_by_id(session, "patients", row["patient_id"]).is_null()) {
-            references.add("patient_id", "no such patient");
-        }
-        if (row_by_id(session, "doctors", row["doctor_id"]).is_null()) {
-            references.add("doctor_id", "no such doctor");
-        }
+        FieldErrors references = unknown_references(session, row);
         if (!references.empty()) {
             refusal = invalid("the appointment refers to records that do not exist", references);
             return;
@@ -867,10 +889,7 @@ Outcome<Json> Records::create_appointment(const std::string& tenant, const Json&
         if (row["status"] != "cancelled") {
             const Json clash = overlapping(session, doctor, row["start_at"], row["end_at"], "");
             if (!clash.is_null()) {
-                refusal =
-                    Refusal{409, "the doctor has appointment " + clash["id"].get<std::string>() +
-                                     " from " + clash["start_at"].get<std::string>() + " to " +
-                                     clash["end_at"].get<std::string>()};
+                refusal = clash_refusal(clash);
                 return;
             }
         }
@@ -912,10 +931,7 @@ Outcome<Json> Records::update_appointment(const std::string& tenant, const std::
                 overlapping(session, doctor, row.value("start_at", before["start_at"]),
                             row.value("end_at", before["end_at"]), id);
             if (!clash.is_null()) {
-                refusal =
-                    Refusal{409, "the doctor has appointment " + clash["id"].get<std::string>() +
-                                     " from " + clash["start_at"].get<std::string>() + " to " +
-                                     clash["end_at"].get<std::string>()};
+                refusal = clash_refusal(clash);
                 return;
             }
         }
@@ -1018,24 +1034,13 @@ Outcome<Json> Records::create_payment(const std::string& tenant, const Json& inp
     bool first = false;
     with_tenant(tenant, [&](soci::session& session) {
         soci::transaction transaction(session);
-        FieldErrors references;
-        if (row_by_id(session, "patients", row["patient_id"]).is_null()) {
-            references.add("patient_id", "no such patient");
-        }
-        if (row.contains("doctor_id") && !row["doctor_id"].is_null() &&
-            row_by_id(session, "doctors", row["doctor_id"]).is_null()) {
-            references.add("doctor_id", "no such doctor");
-        }
+        FieldErrors references = unknown_references(session, row);
         if (!references.empty()) {
             refusal = invalid("the payment refers to records that do not exist", references);
             return;
         }
         if ((refusal = external_id_taken(session, "payment", row, ""))) return;
-        first = storage::run_json_statement(session,
-                                            "SELECT id FROM payments WHERE patient_id = :patient"
-                                            " LIMIT 1",
-                                            {{"patient", row["patient_id"]}})
-                    .empty();
+        first = is_first_payment(session, row["patient_id"]);
         insert_row(session, "payments", row);
         stored = row_by_id(session, "payments", row["id"]);
         Json event = payment_json(stored);
@@ -1394,13 +1399,7 @@ Json Records::import_lines(const std::string& tenant, std::string_view text) {
                 if (stored.is_null()) {
                     // Given by the host's ids rather than the legacy system's, they may not
                     // exist: a rejected line, not a failed request.
-                    FieldErrors unknown;
-                    if (row_by_id(session, "patients", row["patient_id"]).is_null()) {
-                        unknown.add("patient_id", "no such patient");
-                    }
-                    if (row_by_id(session, "doctors", row["doctor_id"]).is_null()) {
-                        unknown.add("doctor_id", "no such doctor");
-                    }
+                    FieldErrors unknown = unknown_references(session, row);
                     if (!unknown.empty()) {
                         reject(external_id, "refers to records that do not exist", unknown.list);
                         continue;
@@ -1413,9 +1412,7 @@ Json Records::import_lines(const std::string& tenant, std::string_view text) {
                         overlapping(session, doctor, merged["start_at"], merged["end_at"],
                                     stored.is_null() ? "" : stored["id"].get<std::string>());
                     if (!clash.is_null()) {
-                        reject(external_id, "the doctor has appointment " +
-                                                clash["id"].get<std::string>() + " from " +
-                                                clash["start_at"].get<std::string>());
+                        reject(external_id, clash_refusal(clash).detail);
                         continue;
                     }
                 }
@@ -1459,25 +1456,11 @@ Json Records::import_lines(const std::string& tenant, std::string_view text) {
                     }
                     continue;
                 }
-                if (row.contains("doctor_id") && !row["doctor_id"].is_null() &&
-                    row_by_id(session, "doctors", row["doctor_id"]).is_null()) {
-                    FieldErrors unknown;
-                    unknown.add("doctor_id", "no such doctor");
+                if (FieldErrors unknown = unknown_references(session, row); !unknown.empty()) {
                     reject(external_id, "refers to records that do not exist", unknown.list);
                     continue;
                 }
-                if (row_by_id(session, "patients", row["patient_id"]).is_null()) {
-                    FieldErrors unknown;
-                    unknown.add("patient_id", "no such patient");
-                    reject(external_id, "refers to records that do not exist", unknown.list);
-                    continue;
-                }
-                const bool first = storage::run_json_statement(
-                                       session,
-                                       "SELECT id FROM payments WHERE patient_id = :patient"
-                                       " LIMIT 1",
-                                       {{"patient", row["patient_id"]}})
-                                       .empty();
+                const bool first = is_first_payment(session, row["patient_id"]);
                 row["id"] = ids::time_ordered_uuid(now);
                 row["created_at"] = now_text;
                 insert_row(session, "payments", row);
