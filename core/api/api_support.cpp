@@ -62,4 +62,31 @@ const std::string& path_param(const routing::PathParams& params, std::string_vie
     return kAbsent;
 }
 
+http::HttpResponse refusal_response(const records::Refusal& refusal) {
+    if (!refusal.errors.empty()) return invalid_fields(refusal.detail, refusal.errors);
+    return http::HttpResponse::problem(refusal.status, refusal.detail);
+}
+
+http::HttpResponse outcome_response(const records::Outcome<Json>& outcome, int status) {
+    if (const auto* refusal = std::get_if<records::Refusal>(&outcome)) {
+        return refusal_response(*refusal);
+    }
+    return http::HttpResponse::json(std::get<Json>(outcome), status);
+}
+
+http::HttpResponse page_response(const records::Page& page) {
+    return http::HttpResponse::json(
+        {{"items", page.items},
+         {"next_cursor", page.next_cursor.empty() ? Json(nullptr) : Json(page.next_cursor)}});
+}
+
+Json query_filters(const http::HttpRequest& request, std::initializer_list<const char*> names) {
+    Json filters = Json::object();
+    for (const char* name : names) {
+        const auto value = request.query_value(name);
+        if (!value.empty()) filters[name] = std::string(value);
+    }
+    return filters;
+}
+
 }  // namespace miconsul::api

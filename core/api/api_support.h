@@ -3,6 +3,7 @@
 #pragma once
 
 #include "http/message.h"
+#include "records/records.h"
 #include "routing/router.h"
 
 #include <nlohmann/json.hpp>
@@ -40,8 +41,8 @@ routing::RouteHandler admin_only(const AdminCheck& is_admin, routing::RouteHandl
 /// A core route served by a member function of a shared handler object, behind the admin guard.
 template <class Handlers>
 routing::RouteDefinition admin_route(
-    const AdminCheck& is_admin, const std::shared_ptr<const Handlers>& handlers,
-    const char* method, const char* pattern,
+    const AdminCheck& is_admin, const std::shared_ptr<const Handlers>& handlers, const char* method,
+    const char* pattern,
     http::HttpResponse (Handlers::*member)(const http::HttpRequest&, const routing::PathParams&)
         const) {
     return routing::RouteDefinition{
@@ -51,6 +52,19 @@ routing::RouteDefinition admin_route(
             return ((*handlers).*member)(request, params);
         })};
 }
+
+/// A refused record or message write as its problem response: 400 with the failing fields
+/// when it has them, else its status and detail.
+http::HttpResponse refusal_response(const records::Refusal& refusal);
+
+/// The outcome's JSON with `status`, or its refusal.
+http::HttpResponse outcome_response(const records::Outcome<Json>& outcome, int status = 200);
+
+/// {"items", "next_cursor" (null on the last page)}.
+http::HttpResponse page_response(const records::Page& page);
+
+/// The query parameters among `names` that are present, as a JSON object of strings.
+Json query_filters(const http::HttpRequest& request, std::initializer_list<const char*> names);
 
 /// The management API's 404 for a tenant id that does not exist.
 http::HttpResponse tenant_not_found(const std::string& tenant_id);

@@ -7,32 +7,6 @@ using http::HttpRequest;
 using http::HttpResponse;
 using routing::PathParams;
 
-HttpResponse refused(const records::Refusal& refusal) {
-    if (!refusal.errors.empty()) return invalid_fields(refusal.detail, refusal.errors);
-    return HttpResponse::problem(refusal.status, refusal.detail);
-}
-
-HttpResponse answer(const records::Outcome<Json>& outcome, int status = 200) {
-    if (const auto* refusal = std::get_if<records::Refusal>(&outcome)) return refused(*refusal);
-    return HttpResponse::json(std::get<Json>(outcome), status);
-}
-
-HttpResponse page_answer(const records::Page& page) {
-    return HttpResponse::json(
-        {{"items", page.items},
-         {"next_cursor", page.next_cursor.empty() ? Json(nullptr) : Json(page.next_cursor)}});
-}
-
-// The query parameters among `names` that are present, as a JSON object of strings.
-Json query_filters(const HttpRequest& request, std::initializer_list<const char*> names) {
-    Json filters = Json::object();
-    for (const char* name : names) {
-        const auto value = request.query_value(name);
-        if (!value.empty()) filters[name] = std::string(value);
-    }
-    return filters;
-}
-
 class Handlers {
 public:
     explicit Handlers(const RecordsDependencies& deps) : deps_(deps) {}
@@ -58,7 +32,7 @@ public:
         return for_tenant(request, params, [&](const std::string& tenant, const std::string&) {
             auto parsed = parse_json_object(request);
             if (auto* problem = std::get_if<HttpResponse>(&parsed)) return std::move(*problem);
-            return answer(create_record(tenant, std::get<Json>(parsed)), 201);
+            return outcome_response(create_record(tenant, std::get<Json>(parsed)), 201);
         });
     }
 
@@ -68,7 +42,8 @@ public:
         return for_tenant(request, params, [&](const std::string& tenant, const std::string&) {
             auto parsed = parse_json_object(request);
             if (auto* problem = std::get_if<HttpResponse>(&parsed)) return std::move(*problem);
-            return answer(update_record(tenant, path_param(params, "id"), std::get<Json>(parsed)));
+            return outcome_response(
+                update_record(tenant, path_param(params, "id"), std::get<Json>(parsed)));
         });
     }
 
@@ -97,7 +72,7 @@ public:
         return for_tenant(request, params, [&](const std::string& tenant, const std::string&) {
             auto limit = page_limit(request);
             if (auto* problem = std::get_if<HttpResponse>(&limit)) return std::move(*problem);
-            return page_answer(deps_.records.patients(
+            return page_response(deps_.records.patients(
                 tenant, query_filters(request, {"external_id", "email", "phone"}),
                 std::string(request.query_value("cursor")), std::get<size_t>(limit)));
         });
@@ -113,7 +88,7 @@ public:
 
     HttpResponse birthdays(const HttpRequest& request, const PathParams& params) const {
         return for_tenant(request, params, [&](const std::string& tenant, const std::string&) {
-            return answer(
+            return outcome_response(
                 deps_.records.birthdays(tenant, std::string(request.query_value("date"))));
         });
     }
@@ -135,7 +110,7 @@ public:
         return for_tenant(request, params, [&](const std::string& tenant, const std::string&) {
             auto limit = page_limit(request);
             if (auto* problem = std::get_if<HttpResponse>(&limit)) return std::move(*problem);
-            return page_answer(deps_.records.doctors(
+            return page_response(deps_.records.doctors(
                 tenant, std::string(request.query_value("cursor")), std::get<size_t>(limit)));
         });
     }
@@ -165,7 +140,7 @@ public:
                 }
                 auto limit = page_limit(request);
                 if (auto* problem = std::get_if<HttpResponse>(&limit)) return std::move(*problem);
-                return page_answer(deps_.records.appointments(
+                return page_response(deps_.records.appointments(
                     tenant, *day, query_filters(request, {"doctor_id", "status", "patient_id"}),
                     std::string(request.query_value("cursor")), std::get<size_t>(limit)));
             });

@@ -15,7 +15,15 @@ constexpr int kTagBytes = 16;
 
 using CipherContext = std::unique_ptr<EVP_CIPHER_CTX, decltype(&EVP_CIPHER_CTX_free)>;
 
-std::string base64(const std::string& bytes) {
+int hex_digit(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+}  // namespace
+
+std::string base64_encode(std::string_view bytes) {
     std::string encoded(4 * ((bytes.size() + 2) / 3), '\0');
     const int length = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(encoded.data()),
                                        reinterpret_cast<const unsigned char*>(bytes.data()),
@@ -24,7 +32,7 @@ std::string base64(const std::string& bytes) {
     return encoded;
 }
 
-std::optional<std::string> unbase64(std::string_view text) {
+std::optional<std::string> base64_decode(std::string_view text) {
     if (text.empty() || text.size() % 4 != 0) return std::nullopt;
     std::string decoded(3 * text.size() / 4, '\0');
     const int length = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(decoded.data()),
@@ -37,14 +45,6 @@ std::optional<std::string> unbase64(std::string_view text) {
     decoded.resize(static_cast<size_t>(length) - padding);
     return decoded;
 }
-
-int hex_digit(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-}  // namespace
 
 SecretBox::SecretBox(std::string_view key_hex) {
     if (key_hex.size() != 64) throw std::invalid_argument("secret key must be 64 hex digits");
@@ -74,11 +74,11 @@ std::string SecretBox::seal(std::string_view plaintext) const {
         EVP_CIPHER_CTX_ctrl(context.get(), EVP_CTRL_GCM_GET_TAG, kTagBytes, tag.data()) != 1) {
         throw std::runtime_error("encryption failed");
     }
-    return base64(nonce + ciphertext + tag);
+    return base64_encode(nonce + ciphertext + tag);
 }
 
 std::optional<std::string> SecretBox::open(std::string_view sealed) const {
-    const auto bytes = unbase64(sealed);
+    const auto bytes = base64_decode(sealed);
     if (!bytes || bytes->size() < kNonceBytes + kTagBytes) return std::nullopt;
     const std::string nonce = bytes->substr(0, kNonceBytes);
     std::string tag = bytes->substr(bytes->size() - kTagBytes);

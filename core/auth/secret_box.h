@@ -9,6 +9,11 @@
 
 namespace miconsul::auth {
 
+/// Standard base64 with padding (RFC 4648 §4).
+std::string base64_encode(std::string_view bytes);
+/// The bytes of standard padded base64; nullopt when malformed or empty.
+std::optional<std::string> base64_decode(std::string_view text);
+
 class SecretBox {
 public:
     /// `key_hex`: 64 hex digits (32 bytes). Throws std::invalid_argument otherwise.

@@ -10,6 +10,12 @@ namespace miconsul::auth {
 /// Lower-case hex SHA-256 of `text`.
 std::string sha256_hex(std::string_view text);
 
+/// Lower-case hex HMAC-SHA256 of `text` under `key`: signatures of webhooks, in and out.
+std::string hmac_sha256_hex(std::string_view key, std::string_view text);
+
+/// Whether two strings are equal, in time independent of where they differ (signatures).
+bool constant_time_equal(std::string_view a, std::string_view b);
+
 /// True for 64 lower-case hex digits.
 bool is_sha256_hex(std::string_view text);
 

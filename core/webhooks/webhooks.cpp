@@ -1,14 +1,12 @@
 #include "webhooks/webhooks.h"
 
+#include "auth/token_hash.h"
 #include "bus/bus.h"
 #include "clock/clock.h"
 #include "ids/ids.h"
 #include "outbound/http_post.h"
 #include "storage/json_statement.h"
 
-#include <openssl/hmac.h>
-
-#include <array>
 #include <regex>
 
 namespace miconsul::webhooks {
@@ -32,16 +30,6 @@ Subscription read_subscription(const soci::row& row) {
     subscription.created_at = row.get<std::string>(7);
     return subscription;
 }
-
-std::string hex(const unsigned char* bytes, size_t size) {
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string text;
-    for (size_t i = 0; i < size; ++i) {
-        text.push_back(kHex[bytes[i] >> 4]);
-        text.push_back(kHex[bytes[i] & 0xF]);
-    }
-    return text;
-}
 }  // namespace
 
 Json Subscription::to_json() const {
@@ -61,13 +49,8 @@ bool is_acceptable_url(const std::string& url) {
 
 std::string signature_header(const std::string& secret, long long unix_seconds,
                              const std::string& body) {
-    const std::string signed_text = std::to_string(unix_seconds) + "." + body;
-    std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
-    unsigned int length = 0;
-    HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-         reinterpret_cast<const unsigned char*>(signed_text.data()), signed_text.size(),
-         digest.data(), &length);
-    return "t=" + std::to_string(unix_seconds) + ",v1=" + hex(digest.data(), length);
+    return "t=" + std::to_string(unix_seconds) +
+           ",v1=" + auth::hmac_sha256_hex(secret, std::to_string(unix_seconds) + "." + body);
 }
 
 Webhooks::Webhooks(storage::Database& database, auth::SecretBox secrets, logging::Log log,
