@@ -9,7 +9,7 @@ PACKAGES=(
   libsoci-dev libpq-dev libsqlite3-dev libhiredis-dev libcurl4-openssl-dev libssl-dev
   libspdlog-dev libhowardhinnant-date-dev tzdata
   libgtest-dev googletest json-schema-test-suite
-  postgresql redis-server wrk
+  postgresql redis-server wrk python3 python3-aiosmtpd openssl
 )
 
 missing=()

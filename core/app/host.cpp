@@ -3,6 +3,7 @@
 #include "api/events_api.h"
 #include "api/health_api.h"
 #include "api/management_api.h"
+#include "api/messages_api.h"
 #include "api/records_api.h"
 #include "api/runs_api.h"
 #include "api/webhooks_api.h"
@@ -46,6 +47,10 @@ struct Host::Parts {
     std::unique_ptr<api::EventsDependencies> events;
     std::unique_ptr<records::Records> records;
     std::unique_ptr<api::RecordsDependencies> records_api;
+    std::optional<auth::SecretBox> secret_box;  // null without a secret key
+    std::unique_ptr<messages::MessagingSettings> messaging;
+    std::unique_ptr<messages::Outbox> outbox;
+    std::unique_ptr<api::MessagesDependencies> messages_api;
     std::unique_ptr<scheduler::Scheduler> scheduler;
     std::unique_ptr<api::RunsDependencies> runs;
     std::unique_ptr<Dispatcher> dispatcher;
@@ -113,7 +118,9 @@ void Host::start() {
                                            *parts.services, parts.clock, log_, bus_options);
     parts.services->bus = parts.bus.get();
     if (redis_address) parts.bus->use_redis(*redis_address);
-    if (auto key = secret_key()) {
+    const auto key = secret_key();
+    if (key) parts.secret_box.emplace(*key);
+    if (key) {
         webhooks::WebhookOptions webhook_options;
         webhook_options.failure_limit = config_.webhook_failure_limit;
         webhook_options.timeout = std::chrono::milliseconds(config_.webhook_timeout_ms);
@@ -145,6 +152,31 @@ void Host::start() {
     parts.records_api = std::make_unique<api::RecordsDependencies>(
         api::RecordsDependencies{*parts.records, *parts.tenants, is_admin});
     if (auto problem = parts.router.add_all(api::records_routes(*parts.records_api))) {
+        throw std::logic_error(*problem);
+    }
+    parts.messaging = std::make_unique<messages::MessagingSettings>(
+        *parts.database, parts.secret_box ? &*parts.secret_box : nullptr);
+    messages::OutboxOptions outbox_options;
+    outbox_options.workers = config_.message_workers;
+    outbox_options.lease = std::chrono::milliseconds(config_.lease_ms);
+    outbox_options.timeout = std::chrono::milliseconds(config_.message_timeout_ms);
+    outbox_options.retry_base = std::chrono::milliseconds(config_.message_retry_base_ms);
+    outbox_options.max_attempts = config_.message_max_attempts;
+    outbox_options.platform_smtp = {config_.smtp_url,      config_.smtp_username,
+                                    config_.smtp_password, config_.smtp_starttls,
+                                    config_.smtp_ca_file,  outbox_options.timeout};
+    outbox_options.platform_from = config_.smtp_from;
+    outbox_options.ycloud_url = config_.ycloud_url;
+    parts.outbox =
+        std::make_unique<messages::Outbox>(*parts.database, *parts.tenants, *parts.records,
+                                           *parts.messaging, parts.clock, log_, outbox_options);
+    parts.outbox->set_bus(parts.bus.get());
+    parts.services->outbox = parts.outbox.get();
+    parts.services->tenants = parts.tenants.get();
+    parts.messages_api = std::make_unique<api::MessagesDependencies>(
+        api::MessagesDependencies{*parts.outbox, *parts.messaging, *parts.records, *parts.tenants,
+                                  parts.registry, *parts.bus, parts.clock, log_, is_admin});
+    if (auto problem = parts.router.add_all(api::messages_routes(*parts.messages_api))) {
         throw std::logic_error(*problem);
     }
     parts.management = std::make_unique<api::ManagementDependencies>(api::ManagementDependencies{
@@ -182,6 +214,7 @@ void Host::start() {
     }
     parts.scheduler->start();
     parts.bus->start();
+    parts.outbox->start();
 
     parts.dispatcher = std::make_unique<Dispatcher>(parts.router, log_);
     http::ServerOptions options;
@@ -243,6 +276,7 @@ void Host::stop() {
     parts_->server.reset();
     // After the listener: a request may still have been triggering a run.
     if (parts_->scheduler) parts_->scheduler->stop();
+    if (parts_->outbox) parts_->outbox->stop();
     if (parts_->bus) parts_->bus->stop();
     log_.info("stopped");
 }

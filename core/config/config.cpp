@@ -124,6 +124,42 @@ const std::vector<std::pair<std::string, Setter>>& setters() {
          number_setter(&Config::webhook_failure_limit, 1, 1000, "webhook_failure_limit")},
         {"webhook_timeout_ms",
          number_setter(&Config::webhook_timeout_ms, 100, 60000, "webhook_timeout_ms")},
+        {"smtp_url",
+         [](Config& config, const std::string& text) -> std::optional<std::string> {
+             if (!text.empty() && text.rfind("smtp://", 0) != 0 && text.rfind("smtps://", 0) != 0) {
+                 return "smtp_url must start with smtp:// or smtps://";
+             }
+             config.smtp_url = text;
+             return std::nullopt;
+         }},
+        {"smtp_from", text_setter(&Config::smtp_from)},
+        {"smtp_username", text_setter(&Config::smtp_username)},
+        {"smtp_password", text_setter(&Config::smtp_password)},
+        {"smtp_starttls",
+         [](Config& config, const std::string& text) -> std::optional<std::string> {
+             if (text != "true" && text != "false") return "smtp_starttls must be true or false";
+             config.smtp_starttls = text == "true";
+             return std::nullopt;
+         }},
+        {"smtp_ca_file", text_setter(&Config::smtp_ca_file)},
+        {"ycloud_url",
+         [](Config& config, const std::string& text) -> std::optional<std::string> {
+             if (text.rfind("http://", 0) != 0 && text.rfind("https://", 0) != 0) {
+                 return "ycloud_url must start with http:// or https://";
+             }
+             config.ycloud_url = text;
+             while (!config.ycloud_url.empty() && config.ycloud_url.back() == '/') {
+                 config.ycloud_url.pop_back();
+             }
+             return std::nullopt;
+         }},
+        {"message_workers", number_setter(&Config::message_workers, 1, 64, "message_workers")},
+        {"message_timeout_ms",
+         number_setter(&Config::message_timeout_ms, 100, 300000, "message_timeout_ms")},
+        {"message_retry_base_ms",
+         number_setter(&Config::message_retry_base_ms, 100, 3600000, "message_retry_base_ms")},
+        {"message_max_attempts",
+         number_setter(&Config::message_max_attempts, 1, 50, "message_max_attempts")},
         {"admin_token_sha256",
          [](Config& config, const std::string& text) -> std::optional<std::string> {
              if (!auth::is_sha256_hex(text)) {

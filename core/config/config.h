@@ -36,6 +36,18 @@ struct Config {
     int event_retry_base_ms = 5000;  // first retry of a failed delivery; doubled each time
     int webhook_failure_limit = 10;  // consecutive failures that disable a subscription
     int webhook_timeout_ms = 10000;
+    /// The platform's outgoing mail (tenants may set their own, see docs/messages.md).
+    std::string smtp_url;       // "smtp://mail.example.com:587"; empty: no platform email
+    std::string smtp_from;      // "MiConsul <avisos@miconsul.mx>"
+    std::string smtp_username;  // the password comes only from MICONSUL_SMTP_PASSWORD
+    std::string smtp_password;
+    bool smtp_starttls = true;  // refuse to send in clear (always on with credentials off loopback)
+    std::string smtp_ca_file;   // PEM bundle to verify the SMTP server; empty: the system's
+    std::string ycloud_url = "https://api.ycloud.com";  // base URL of the YCloud API
+    int message_workers = 4;            // threads that deliver messages (each waits on a provider)
+    int message_timeout_ms = 30000;     // one attempt at a provider
+    int message_retry_base_ms = 30000;  // first retry of a failed attempt; doubled each time
+    int message_max_attempts = 8;
     /// Hex SHA-256 of the admin bearer token. The token itself never sits in a file.
     std::string admin_token_sha256;
 };

@@ -1,6 +1,9 @@
 #include "plugins/host_services.h"
 
+#include "messages/composer.h"
+#include "messages/outbox.h"
 #include "records/records.h"
+#include "tenants/tenant_store.h"
 
 #include "bus/bus.h"
 #include "clock/clock.h"
@@ -327,6 +330,53 @@ mc_status query_records(mc_context* context, const char* query_json, const mc_si
     }
 }
 
+mc_status queue_message(mc_context* context, const char* message_json, const mc_sink* result_out) {
+    if (context == nullptr) return MC_ERR_INVALID_ARGUMENT;
+    if (context->tenant_id.empty()) {
+        return fail(context, MC_ERR_INVALID_ARGUMENT,
+                    "messages are sent for a tenant: a platform call has none");
+    }
+    auto& services = *context->services;
+    if (services.outbox == nullptr || services.records == nullptr || services.tenants == nullptr) {
+        return fail(context, MC_ERR_UNAVAILABLE, "the outbox is not running");
+    }
+    const Json request = Json::parse(message_json == nullptr ? "" : message_json, nullptr, false);
+    if (request.is_discarded()) {
+        return fail(context, MC_ERR_INVALID_ARGUMENT, "the message is not valid JSON");
+    }
+    try {
+        messages::TemplateSources templates;
+        templates.defaults = context->plugin->manifest.templates;
+        if (const auto tenant = services.tenants->find(context->tenant_id)) {
+            templates.tenant_language = tenant->tenant.locale.substr(0, 2);
+            const auto settings = tenant->enabled_settings.find(context->plugin->manifest.name);
+            if (settings != tenant->enabled_settings.end()) {
+                templates.overrides = Json::parse(settings->second, nullptr, false)
+                                          .value("templates", Json::object());
+            }
+        }
+        auto draft = messages::compose(request, context->tenant_id, context->plugin->manifest.name,
+                                       templates, *services.records);
+        if (auto* refusal = std::get_if<records::Refusal>(&draft)) {
+            std::string reason = refusal->detail;
+            for (const auto& error : refusal->errors) {
+                reason += "; " + error.value("field", "") + " " + error.value("message", "");
+            }
+            return fail(context,
+                        refusal->status == 404 ? MC_ERR_NOT_FOUND : MC_ERR_INVALID_ARGUMENT,
+                        reason);
+        }
+        const auto queued = services.outbox->queue(std::get<messages::Draft>(draft));
+        write_to(result_out,
+                 Json{{"id", queued.id}, {"status", queued.status}, {"duplicate", queued.duplicate}}
+                     .dump());
+        return MC_OK;
+    } catch (const std::exception& failure) {
+        return fail(context, MC_ERR_UNAVAILABLE,
+                    std::string("message not queued: ") + failure.what());
+    }
+}
+
 const char* last_error(mc_context* context) {
     return context == nullptr ? "no context" : context->last_error.c_str();
 }
@@ -349,6 +399,7 @@ constexpr mc_host_api kHostApi = {
     &publish_event,
     &last_error,
     &query_records,
+    &queue_message,
 };
 }  // namespace
 

@@ -18,6 +18,12 @@ class Bus;
 namespace miconsul::records {
 class Records;
 }
+namespace miconsul::messages {
+class Outbox;
+}
+namespace miconsul::tenants {
+class TenantStore;
+}
 
 namespace miconsul::plugins {
 
@@ -27,6 +33,8 @@ struct HostServices {
     logging::Log log;
     bus::Bus* bus = nullptr;              // set once the bus exists; events are refused before that
     records::Records* records = nullptr;  // set once the records exist
+    messages::Outbox* outbox = nullptr;   // set once the outbox exists
+    tenants::TenantStore* tenants = nullptr;  // for a tenant's locale and plugin settings
 };
 
 /// The table handed to every plugin. A constant: every function finds its state through the

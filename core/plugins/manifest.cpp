@@ -1,5 +1,6 @@
 #include "plugins/manifest.h"
 
+#include "messages/composer.h"
 #include "settings/schema_validator.h"
 
 #include <miconsul/plugin_abi.h>
@@ -15,8 +16,8 @@ using Json = nlohmann::json;
 
 // Names the core mounts under /t/{tenant}/ itself, now or in planned modules: a plugin of that
 // name would collide with core routes.
-constexpr std::string_view kReservedNames[] = {"api", "events", "records", "messages",
-                                               "webhooks", "runs", "admin", "core"};
+constexpr std::string_view kReservedNames[] = {"api",      "events", "records", "messages",
+                                               "webhooks", "runs",   "admin",   "core"};
 
 bool is_valid_name(const std::string& name) {
     static const std::regex pattern("^[a-z][a-z0-9_-]{0,39}$");
@@ -41,8 +42,9 @@ void read_migrations(const Json& document, Manifest& manifest, std::vector<std::
     for (size_t i = 0; i < list.size(); ++i) {
         const Json& item = list[i];
         const std::string where = "migrations[" + std::to_string(i) + "]";
-        if (!item.is_object() || !item.contains("version") || !item["version"].is_number_integer() ||
-            item["version"].get<long long>() < 1 || item["version"].get<long long>() > 1000000) {
+        if (!item.is_object() || !item.contains("version") ||
+            !item["version"].is_number_integer() || item["version"].get<long long>() < 1 ||
+            item["version"].get<long long>() > 1000000) {
             problems.push_back(where + ".version must be a positive integer");
             continue;
         }
@@ -135,12 +137,19 @@ ManifestResult parse_manifest(const std::string& manifest_json) {
     read_migrations(document, manifest, problems);
     if (document.contains("events_emitted")) {
         const Json& events = document["events_emitted"];
-        if (!events.is_array() ||
-            !std::all_of(events.begin(), events.end(), [](const Json& e) { return e.is_string(); })) {
+        if (!events.is_array() || !std::all_of(events.begin(), events.end(),
+                                               [](const Json& e) { return e.is_string(); })) {
             problems.emplace_back("events_emitted must be an array of strings");
         } else {
             manifest.events_emitted = events.get<std::vector<std::string>>();
         }
+    }
+    if (document.contains("templates")) {
+        // Checked at load, so a template that cannot parse refuses the plugin, not a message.
+        for (const auto& problem : messages::check_templates(document["templates"])) {
+            problems.push_back("templates: " + problem);
+        }
+        manifest.templates = document["templates"];
     }
     if (problems.empty()) result.manifest = std::move(manifest);
     return result;

@@ -24,6 +24,7 @@ struct Manifest {
     nlohmann::json default_settings;  // the schema's defaults applied to {}
     std::vector<storage::Migration> migrations;
     std::vector<std::string> events_emitted;
+    nlohmann::json templates = nlohmann::json::object();  // message templates (docs/messages.md)
 };
 
 struct ManifestResult {
@@ -33,7 +34,8 @@ struct ManifestResult {
 
 /// Parses and checks a manifest: name ([a-z][a-z0-9_-]{0,39}, not reserved by the core),
 /// semver version, scope, description, settings schema (see settings::check_settings_schema),
-/// migrations (positive, distinct versions with SQL), events_emitted (strings).
+/// migrations (positive, distinct versions with SQL), events_emitted (strings), templates
+/// (messages::check_templates).
 ManifestResult parse_manifest(const std::string& manifest_json);
 
 /// Why a plugin built against ABI `major.minor` cannot run on this host, or nullopt if it can:

@@ -19,6 +19,16 @@
 
 namespace miconsul::records {
 
+bool is_e164(const std::string& phone) {
+    static const std::regex pattern(R"(^\+[1-9][0-9]{7,14}$)");
+    return std::regex_match(phone, pattern);
+}
+
+bool is_email(const std::string& email) {
+    static const std::regex pattern(R"(^[^@\s]+@[^@\s]+\.[^@\s]+$)");
+    return email.size() <= 254 && std::regex_match(email, pattern);
+}
+
 namespace {
 using clock::TimePoint;
 
@@ -39,16 +49,6 @@ std::string text_problem(const Json& value, size_t max, bool required) {
     if (required && text.find_first_not_of(" \t") == std::string::npos) return "must not be empty";
     if (text.size() > max) return "must be at most " + std::to_string(max) + " characters";
     return "";
-}
-
-bool is_e164(const std::string& phone) {
-    static const std::regex pattern(R"(^\+[1-9][0-9]{7,14}$)");
-    return std::regex_match(phone, pattern);
-}
-
-bool is_email(const std::string& email) {
-    static const std::regex pattern(R"(^[^@\s]+@[^@\s]+\.[^@\s]+$)");
-    return email.size() <= 254 && std::regex_match(email, pattern);
 }
 
 std::optional<date::year_month_day> parse_date(const std::string& text) {
@@ -476,6 +476,18 @@ CREATE TABLE record_events (
   created_at TEXT NOT NULL
 );
 )sql"},
+        {3, "consent changes, with what caused each",
+         R"sql(
+CREATE TABLE consent_changes (
+  id TEXT PRIMARY KEY,
+  patient_id TEXT NOT NULL REFERENCES patients(id),
+  channel TEXT NOT NULL,
+  granted INTEGER NOT NULL,
+  source TEXT NOT NULL,
+  changed_at TEXT NOT NULL
+);
+CREATE INDEX consent_changes_by_patient ON consent_changes (patient_id, changed_at);
+)sql"},
     };
     return migrations;
 }
@@ -703,12 +715,68 @@ std::optional<Json> Records::history(const std::string& tenant, const std::strin
         }
     });
     if (patient_row_json.is_null()) return std::nullopt;
+    Json consent_changes = Json::array();
+    with_tenant(tenant, [&](soci::session& session) {
+        for (auto row : storage::run_json_statement(
+                 session,
+                 "SELECT channel, granted, source, changed_at FROM consent_changes"
+                 " WHERE patient_id = :patient ORDER BY changed_at, id",
+                 {{"patient", patient_id}})) {
+            row["granted"] = row["granted"].get<long long>() != 0;
+            consent_changes.push_back(row);
+        }
+    });
     long long paid = 0;
     for (const auto& payment : payments) paid += payment["amount_cents"].get<long long>();
     return Json{{"patient", patient_json(patient_row_json)},
                 {"appointments", appointments},
                 {"payments", payments},
-                {"payments_total_cents", paid}};
+                {"payments_total_cents", paid},
+                {"consent_changes", consent_changes}};
+}
+
+std::vector<std::string> Records::record_consent(const std::string& tenant,
+                                                 const std::string& phone,
+                                                 const std::string& channel, bool granted,
+                                                 const std::string& source) {
+    if (channel != "email" && channel != "whatsapp") {
+        throw std::invalid_argument("consent channel must be email or whatsapp");
+    }
+    const std::string column = "consent_" + channel;  // one of two fixed names, never input
+    const std::string now = utc_text(clock_.now());
+    std::vector<std::string> changed;
+    with_tenant(tenant, [&](soci::session& session) {
+        soci::transaction transaction(session);
+        const Json patients = storage::run_json_statement(
+            session, "SELECT * FROM patients WHERE phone = :phone ORDER BY id", {{"phone", phone}});
+        for (const auto& before : patients) {
+            const std::string id = before["id"];
+            storage::run_json_statement(
+                session,
+                "UPDATE patients SET " + column + " = :granted, updated_at = :now WHERE id = :id",
+                {{"granted", granted ? 1 : 0}, {"now", now}, {"id", id}});
+            storage::run_json_statement(
+                session,
+                "INSERT INTO consent_changes (id, patient_id, channel, granted, source, changed_at)"
+                " VALUES (:id, :patient, :channel, :granted, :source, :now)",
+                {{"id", ids::time_ordered_uuid(clock_.now())},
+                 {"patient", id},
+                 {"channel", channel},
+                 {"granted", granted ? 1 : 0},
+                 {"source", source},
+                 {"now", now}});
+            stage(session, "patient.updated",
+                  {{"patient", patient_json(row_by_id(session, "patients", id))},
+                   {"previous", patient_json(before)},
+                   {"changed", Json::array({"consent"})},
+                   {"consent_change",
+                    {{"channel", channel}, {"granted", granted}, {"source", source}}}});
+            changed.push_back(id);
+        }
+        transaction.commit();
+    });
+    if (!changed.empty()) forward(tenant);
+    return changed;
 }
 
 Outcome<Json> Records::birthdays(const std::string& tenant, const std::string& date_text) {

@@ -30,6 +30,11 @@ namespace miconsul::records {
 
 using Json = nlohmann::json;
 
+/// "+525512345678": a plus, a country code and 8 to 15 digits in all (ITU-T E.164).
+bool is_e164(const std::string& phone);
+/// An address a patient could have: something@domain.tld, no spaces, at most 254 characters.
+bool is_email(const std::string& email);
+
 /// The tenant-database migrations of the core (owner "core").
 const std::vector<storage::Migration>& core_tenant_migrations();
 
@@ -86,8 +91,15 @@ public:
     /// Filters: external_id, email, phone (exact).
     Page patients(const std::string& tenant, const Json& filters, const std::string& cursor,
                   size_t limit);
-    /// The patient with every appointment and payment, oldest first; nullopt if unknown.
+    /// The patient with every appointment, payment and consent change, oldest first; nullopt if
+    /// unknown.
     std::optional<Json> history(const std::string& tenant, const std::string& patient_id);
+    /// A patient's own word on a channel — a WhatsApp reply of STOP/BAJA or START/ALTA: every
+    /// patient with that phone number gets the consent set, the change recorded with its
+    /// `source` (shown in the history) and patient.updated published. The ids changed.
+    std::vector<std::string> record_consent(const std::string& tenant, const std::string& phone,
+                                            const std::string& channel, bool granted,
+                                            const std::string& source);
     /// Patients born on `date`'s month and day; on 28 February of a common year, those born
     /// on 29 February too.
     Outcome<Json> birthdays(const std::string& tenant, const std::string& date);

@@ -249,6 +249,55 @@ ALTER TABLE event_deliveries_rebuilt RENAME TO event_deliveries;
 CREATE INDEX event_deliveries_due ON event_deliveries (status, next_attempt_at);
 CREATE INDEX event_deliveries_by_tenant ON event_deliveries (tenant_id, created_at);
 )sql"},
+        // The message outbox (core/messages): a message is a row before the plugin's call
+        // returns; the unique key is what makes one idempotency key one message, across
+        // instances. Content is stored rendered, so a retry sends exactly what was queued.
+        {7, "message outbox, usage and tenant messaging settings",
+         R"sql(
+CREATE TABLE messages (
+  id TEXT PRIMARY KEY,
+  tenant_id TEXT NOT NULL,
+  source TEXT NOT NULL,
+  idempotency_key TEXT NOT NULL,
+  channel TEXT NOT NULL,
+  recipient TEXT NOT NULL,
+  patient_id TEXT,
+  template TEXT,
+  language TEXT,
+  content TEXT NOT NULL,
+  status TEXT NOT NULL,
+  attempts INTEGER NOT NULL,
+  max_attempts INTEGER NOT NULL,
+  next_attempt_at TEXT NOT NULL,
+  lease_owner TEXT,
+  lease_until TEXT,
+  error TEXT,
+  provider_id TEXT,
+  provider_status TEXT,
+  created_at TEXT NOT NULL,
+  sent_at TEXT,
+  updated_at TEXT NOT NULL,
+  UNIQUE (tenant_id, source, idempotency_key)
+);
+CREATE INDEX messages_due ON messages (status, next_attempt_at);
+CREATE INDEX messages_by_tenant ON messages (tenant_id, id);
+CREATE INDEX messages_by_provider_id ON messages (provider_id);
+CREATE TABLE message_usage (
+  tenant_id TEXT NOT NULL,
+  channel TEXT NOT NULL,
+  day TEXT NOT NULL,
+  sent INTEGER NOT NULL,
+  failed INTEGER NOT NULL,
+  suppressed INTEGER NOT NULL,
+  PRIMARY KEY (tenant_id, channel, day)
+);
+CREATE TABLE tenant_messaging (
+  tenant_id TEXT PRIMARY KEY,
+  settings TEXT NOT NULL,
+  secrets TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+)sql"},
     };
     return migrations;
 }

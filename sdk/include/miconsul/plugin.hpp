@@ -159,6 +159,21 @@ public:
             {{"query", "summary"}, {"from", std::string(from)}, {"to", std::string(to)}});
     }
 
+    /// Queues an email or WhatsApp message (ABI 1.2); see mc_host_api.queue_message for the
+    /// fields. Returns {"id", "status", "duplicate"}. The same idempotency_key twice is one
+    /// message. Throws HostError on a bad request, an unknown patient or a template missing a
+    /// variable.
+    Json queue_message(const Json& message) const {
+        if (host_->abi_minor < 2) {
+            throw HostError(MC_ERR_UNAVAILABLE, "this host predates messages (ABI 1.2)");
+        }
+        const std::string message_text = message.dump();
+        std::string result;
+        const mc_sink sink{&result, &detail::append_to_string};
+        check(host_->queue_message(call_->context, message_text.c_str(), &sink));
+        return Json::parse(result);
+    }
+
     /// Unix time in milliseconds, from the host's clock (controllable in tests).
     int64_t now_ms() const { return host_->now_ms(call_->context); }
 
@@ -406,6 +421,10 @@ struct Manifest {
     Json settings_schema = {{"type", "object"}};  // JSON Schema (draft 7 subset) with defaults
     std::vector<Migration> migrations;
     std::vector<std::string> events_emitted;
+    /// Message templates (ABI 1.2): {"welcome": {"es": {"subject", "text", "html",
+    /// "whatsapp"}, "en": {…}, "sample": {…data for previews…}}}. Mustache syntax; a tenant
+    /// overrides them through a "templates" object of the same shape in its settings.
+    Json templates = Json::object();
 
     std::string to_json() const {
         Json migration_list = Json::array();
@@ -420,7 +439,8 @@ struct Manifest {
                     {"description", description},
                     {"settings_schema", settings_schema},
                     {"migrations", migration_list},
-                    {"events_emitted", events_emitted}}
+                    {"events_emitted", events_emitted},
+                    {"templates", templates}}
             .dump();
     }
 };

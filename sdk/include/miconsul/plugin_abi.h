@@ -28,7 +28,7 @@ extern "C" {
 #endif
 
 #define MC_ABI_MAJOR 1
-#define MC_ABI_MINOR 1
+#define MC_ABI_MINOR 2
 
 /* Name of the one symbol a plugin library exports (see mc_plugin_entry_fn). */
 #define MC_PLUGIN_ENTRY_SYMBOL "miconsul_plugin_entry"
@@ -215,6 +215,20 @@ typedef struct mc_host_api {
      * Queries and answers: docs/sdk.md, "Records". MC_ERR_INVALID_ARGUMENT for a malformed
      * query or a platform-scope call; MC_ERR_INTERNAL when the database fails. */
     mc_status (*records)(mc_context* context, const char* query_json, const mc_sink* result_out);
+
+    /* --- Since ABI 1.2. --- */
+    /* Queues an email or WhatsApp message for the call's tenant. `message_json` is an object:
+     * {"channel": "email"|"whatsapp", "idempotency_key", "template" (a name from the
+     * manifest's "templates", overridable by the tenant's settings) or "content" ({"subject",
+     * "text", "html"}), "data" (the template's variables), "patient_id" and/or "to",
+     * "language", "attachments": [{"filename", "content_type", "content_base64"}]}. The message
+     * is stored before this returns; the same idempotency_key again answers the first message
+     * and sends nothing more. Writes {"id", "status", "duplicate"} to `result_out` (may be
+     * NULL). MC_ERR_INVALID_ARGUMENT for a bad request or a template that cannot be rendered
+     * (the reason names the missing variable), MC_ERR_NOT_FOUND for an unknown patient,
+     * MC_ERR_UNAVAILABLE when the outbox cannot store it now. See docs/messages.md. */
+    mc_status (*queue_message)(mc_context* context, const char* message_json,
+                               const mc_sink* result_out);
 } mc_host_api;
 
 /* What a plugin library describes itself with. Owned by the plugin; must live forever. */
@@ -224,7 +238,8 @@ typedef struct mc_plugin {
     uint32_t abi_minor; /* MC_ABI_MINOR the plugin was built against */
     /* UTF-8 JSON: {"name", "version" (semver), "scope": "tenant"|"platform", "description",
      * "settings_schema" (JSON Schema with defaults), "migrations": [{"version", "description",
-     * "sql"}], "events_emitted": [...]}. See docs/sdk.md. */
+     * "sql"}], "events_emitted": [...], "templates" (message templates, since ABI 1.2)}.
+     * See docs/sdk.md. */
     const char* manifest_json;
     /* Called once, after the manifest was accepted. Registers routes, schedules and handlers
      * through `host` and `registrar`. Returns MC_OK, or an error after registrar_fail. On error
