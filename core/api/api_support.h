@@ -5,6 +5,7 @@
 #include "http/message.h"
 #include "records/records.h"
 #include "routing/router.h"
+#include "tenants/tenant_store.h"
 
 #include <nlohmann/json.hpp>
 
@@ -66,10 +67,28 @@ http::HttpResponse page_response(const records::Page& page);
 /// The query parameters among `names` that are present, as a JSON object of strings.
 Json query_filters(const http::HttpRequest& request, std::initializer_list<const char*> names);
 
-/// The management API's 404 for a tenant id that does not exist.
-http::HttpResponse tenant_not_found(const std::string& tenant_id);
-
 /// The value of a path parameter the route pattern guarantees.
 const std::string& path_param(const routing::PathParams& params, std::string_view name);
+
+/// The guard of a core route under /t/{tenant}/: the credential (401), then the tenant — an
+/// unknown or suspended one answers 404, as its plugin routes do, so tenants cannot be probed —
+/// then `work` with the tenant's snapshot.
+template <class Work>
+http::HttpResponse for_active_tenant(const AdminCheck& is_admin,
+                                     const tenants::TenantStore& tenants,
+                                     const http::HttpRequest& request,
+                                     const routing::PathParams& params, Work&& work) {
+    if (!is_admin(request)) {
+        return http::HttpResponse::unauthorized("a valid bearer token is required");
+    }
+    const auto snapshot = tenants.find(path_param(params, "tenant"));
+    if (!snapshot || snapshot->tenant.status != "active") {
+        return http::HttpResponse::problem(404, "no such resource for this tenant");
+    }
+    return work(*snapshot);
+}
+
+/// The management API's 404 for a tenant id that does not exist.
+http::HttpResponse tenant_not_found(const std::string& tenant_id);
 
 }  // namespace miconsul::api

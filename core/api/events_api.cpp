@@ -29,8 +29,9 @@ public:
         if (!body.contains("type") || !body["type"].is_string() ||
             !bus::is_valid_event_type(body["type"].get<std::string>())) {
             errors.push_back({{"field", "/type"},
-                              {"message", "must look like appointment.created: dot-separated"
-                                          " lower-case words"}});
+                              {"message",
+                               "must look like appointment.created: dot-separated"
+                               " lower-case words"}});
         }
         if (body.contains("data") && !body["data"].is_object()) {
             errors.push_back({{"field", "/data"}, {"message", "must be an object"}});
@@ -47,8 +48,8 @@ public:
         auto limit = page_limit(request);
         if (auto* problem = std::get_if<HttpResponse>(&limit)) return std::move(*problem);
         Json items = Json::array();
-        for (const auto& event :
-             deps_.bus.events(tenant, std::string(request.query_value("type")), std::get<size_t>(limit))) {
+        for (const auto& event : deps_.bus.events(tenant, std::string(request.query_value("type")),
+                                                  std::get<size_t>(limit))) {
             items.push_back(event.to_json());
         }
         return HttpResponse::json({{"items", items}, {"next_cursor", nullptr}});
@@ -82,8 +83,9 @@ public:
         Json errors = unknown_fields(body, {"subscriber"});
         if (!body.contains("subscriber") || !body["subscriber"].is_string()) {
             errors.push_back({{"field", "/subscriber"},
-                              {"message", "is required: \"<plugin>/<handler>\" or "
-                                          "\"webhook:<id>\", as the delivery lists it"}});
+                              {"message",
+                               "is required: \"<plugin>/<handler>\" or "
+                               "\"webhook:<id>\", as the delivery lists it"}});
         }
         if (!errors.empty()) return invalid_fields("the request is not valid", errors);
         const std::string subscriber = body["subscriber"];

@@ -78,7 +78,8 @@ Json plugin_json(const plugins::PluginRecord& record) {
     item["events_emitted"] = manifest.events_emitted;
     Json migrations = Json::array();
     for (const auto& migration : manifest.migrations) {
-        migrations.push_back({{"version", migration.version}, {"description", migration.description}});
+        migrations.push_back(
+            {{"version", migration.version}, {"description", migration.description}});
     }
     item["migrations"] = migrations;
     Json routes = Json::array();
@@ -138,7 +139,8 @@ public:
         deps_.log.info("tenant created", {{"tenant", tenant.id}});
         emit(tenant.id, "tenant.created",
              {{"id", tenant.id}, {"name", tenant.name}, {"timezone", tenant.timezone}});
-        HttpResponse created = HttpResponse::json(deps_.tenants.find(tenant.id)->tenant.to_json(), 201);
+        HttpResponse created =
+            HttpResponse::json(deps_.tenants.find(tenant.id)->tenant.to_json(), 201);
         created.headers.emplace_back("Location", "/api/v1/tenants/" + tenant.id);
         return created;
     }
@@ -207,7 +209,8 @@ public:
         const std::string& name = path_param(params, "plugin");
         if (!deps_.tenants.find(id)) return tenant_not_found(id);
         for (const auto& enablement : deps_.tenants.enablements(id)) {
-            if (enablement.plugin == name) return HttpResponse::json(enablement_json(id, enablement));
+            if (enablement.plugin == name)
+                return HttpResponse::json(enablement_json(id, enablement));
         }
         return HttpResponse::json({{"tenant", id}, {"plugin", name}, {"enabled", false}});
     }
@@ -240,8 +243,10 @@ public:
         if (body.contains("settings")) settings = body["settings"];
         settings = settings::apply_defaults(plugin->manifest.settings_schema, settings);
         if (enabled) {
-            for (const auto& failure : settings::validate(plugin->manifest.settings_schema, settings)) {
-                errors.push_back({{"field", "/settings" + failure.path}, {"message", failure.message}});
+            for (const auto& failure :
+                 settings::validate(plugin->manifest.settings_schema, settings)) {
+                errors.push_back(
+                    {{"field", "/settings" + failure.path}, {"message", failure.message}});
             }
             if (!errors.empty()) return invalid_fields("the settings are not valid", errors);
             if (auto failure = plugins::migrate_for_tenant(deps_.database, id, *plugin)) {

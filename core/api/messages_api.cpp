@@ -105,14 +105,7 @@ public:
     template <class Work>
     HttpResponse for_tenant(const HttpRequest& request, const PathParams& params,
                             Work&& work) const {
-        if (!deps_.is_admin(request)) {
-            return HttpResponse::unauthorized("a valid bearer token is required");
-        }
-        auto snapshot = deps_.tenants.find(path_param(params, "tenant"));
-        if (!snapshot || snapshot->tenant.status != "active") {
-            return HttpResponse::problem(404, "no such resource for this tenant");
-        }
-        return work(*snapshot);
+        return for_active_tenant(deps_.is_admin, deps_.tenants, request, params, work);
     }
 
     /// Templates for `plugin` in this tenant: the plugin's, with the tenant's overrides.

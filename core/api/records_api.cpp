@@ -11,19 +11,15 @@ class Handlers {
 public:
     explicit Handlers(const RecordsDependencies& deps) : deps_(deps) {}
 
-    // Every route: the credential, then the tenant (an unknown or suspended one is 404, like
-    // its plugin routes), then the handler with the tenant's id and time zone.
+    // Every route: the credential, then the tenant, then the handler with the tenant's id and
+    // time zone.
     template <class Work>
     HttpResponse for_tenant(const HttpRequest& request, const PathParams& params,
                             Work&& work) const {
-        if (!deps_.is_admin(request)) {
-            return HttpResponse::unauthorized("a valid bearer token is required");
-        }
-        auto snapshot = deps_.tenants.find(path_param(params, "tenant"));
-        if (!snapshot || snapshot->tenant.status != "active") {
-            return HttpResponse::problem(404, "no such resource for this tenant");
-        }
-        return work(snapshot->tenant.id, snapshot->tenant.timezone);
+        return for_active_tenant(deps_.is_admin, deps_.tenants, request, params,
+                                 [&](const tenants::TenantSnapshot& tenant) {
+                                     return work(tenant.tenant.id, tenant.tenant.timezone);
+                                 });
     }
 
     template <class Create>

@@ -55,8 +55,8 @@ public:
         if (!run) return HttpResponse::problem(404, "no such run for this tenant");
         auto queued = deps_.scheduler.retry(tenant, id);
         if (!queued) {
-            return HttpResponse::problem(409, "only a failed run can be retried; this one is " +
-                                                  run->status);
+            return HttpResponse::problem(
+                409, "only a failed run can be retried; this one is " + run->status);
         }
         return HttpResponse::json(queued->to_json(), 202);
     }
@@ -83,9 +83,9 @@ public:
         if (auto* problem = std::get_if<HttpResponse>(&parsed)) return std::move(*problem);
         const Json& body = std::get<Json>(parsed);
         if (body.size() != 1 || !body.contains("paused") || !body["paused"].is_boolean()) {
-            return invalid_fields("the request is not valid",
-                                  Json::array({{{"field", "/paused"},
-                                                {"message", "is required: true or false"}}}));
+            return invalid_fields(
+                "the request is not valid",
+                Json::array({{{"field", "/paused"}, {"message", "is required: true or false"}}}));
         }
         const auto& schedule_key_value = std::get<scheduler::ScheduleKey>(key);
         deps_.scheduler.set_paused(schedule_key_value, body["paused"].get<bool>());
@@ -116,8 +116,9 @@ public:
             }
             if (!as_of) {
                 errors.push_back({{"field", "/as_of"},
-                                  {"message", "must be an RFC 3339 instant such as "
-                                              "2026-11-28T08:00:00-06:00"}});
+                                  {"message",
+                                   "must be an RFC 3339 instant such as "
+                                   "2026-11-28T08:00:00-06:00"}});
             }
         }
         if (body.contains("wait") && !body["wait"].is_boolean()) {
@@ -125,8 +126,7 @@ public:
         }
         if (!errors.empty()) return invalid_fields("the request is not valid", errors);
         const bool wait = body.value("wait", true);
-        auto outcome =
-            deps_.scheduler.trigger(std::get<scheduler::ScheduleKey>(key), as_of, wait);
+        auto outcome = deps_.scheduler.trigger(std::get<scheduler::ScheduleKey>(key), as_of, wait);
         if (auto* problem = std::get_if<std::string>(&outcome)) {
             return HttpResponse::problem(404, *problem);
         }
@@ -136,7 +136,8 @@ public:
 
 private:
     // The schedule named by the path, if the plugin is loaded and has it; else the 404.
-    std::variant<scheduler::ScheduleKey, HttpResponse> schedule_key(const PathParams& params) const {
+    std::variant<scheduler::ScheduleKey, HttpResponse> schedule_key(
+        const PathParams& params) const {
         const std::string& tenant = path_param(params, "id");
         const std::string& plugin_name = path_param(params, "plugin");
         const std::string& name = path_param(params, "name");
@@ -148,8 +149,8 @@ private:
         for (const auto& schedule : plugin->schedules) {
             if (schedule.name == name) return scheduler::ScheduleKey{tenant, plugin_name, name};
         }
-        return HttpResponse::problem(404, "plugin '" + plugin_name + "' has no schedule '" +
-                                              name + "'");
+        return HttpResponse::problem(404,
+                                     "plugin '" + plugin_name + "' has no schedule '" + name + "'");
     }
 
     Json schedule_json(const std::string& tenant, const std::string& plugin,

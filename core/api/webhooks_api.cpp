@@ -23,8 +23,9 @@ public:
         if (!body.contains("url") || !body["url"].is_string() ||
             !webhooks::is_acceptable_url(body["url"].get<std::string>())) {
             errors.push_back({{"field", "/url"},
-                              {"message", "must be an absolute http(s) URL of at most 2048 "
-                                          "characters"}});
+                              {"message",
+                               "must be an absolute http(s) URL of at most 2048 "
+                               "characters"}});
         }
         std::vector<std::string> types;
         const bool types_ok = body.contains("event_types") && body["event_types"].is_array() &&
@@ -36,8 +37,9 @@ public:
                 const std::string checked = prefix ? text.substr(0, text.size() - 2) + ".x" : text;
                 if (!bus::is_valid_event_type(checked)) {
                     errors.push_back({{"field", "/event_types"},
-                                      {"message", "'" + text + "' is not an event type such as "
-                                                  "appointment.created or appointment.*"}});
+                                      {"message", "'" + text +
+                                                      "' is not an event type such as "
+                                                      "appointment.created or appointment.*"}});
                 }
                 types.push_back(text);
             }
@@ -84,8 +86,9 @@ private:
     std::optional<HttpResponse> unavailable_or_unknown(const PathParams& params) const {
         if (deps_.webhooks == nullptr) {
             return HttpResponse::problem(
-                503, "webhooks need a secret_key (MICONSUL_SECRET_KEY) to keep their secrets "
-                     "encrypted; see docs/operations.md");
+                503,
+                "webhooks need a secret_key (MICONSUL_SECRET_KEY) to keep their secrets "
+                "encrypted; see docs/operations.md");
         }
         const std::string& tenant = path_param(params, "id");
         if (!deps_.tenants.find(tenant)) return tenant_not_found(tenant);

@@ -185,6 +185,10 @@ TEST_P(MessagesTest, APluginsTemplatedEmailArrivesOnceInThePatientsLanguage) {
         json::parse(host_->http().get("/api/v1/tenants/luna/messages", kAdmin).body)["items"]
             .empty())
         << "another tenant sees none of them";
+    const std::string id = first["id"];
+    EXPECT_EQ(host_->http().get("/api/v1/tenants/sol/messages/" + id, kAdmin).status, 200);
+    EXPECT_EQ(host_->http().get("/api/v1/tenants/luna/messages/" + id, kAdmin).status, 404)
+        << "nor one by its id";
     const auto usage = json::parse(
         host_->http()
             .get("/api/v1/tenants/sol/usage/messages?from=2000-01-01&to=2100-01-01", kAdmin)
@@ -365,6 +369,12 @@ TEST_P(MessagesTest, AStopReplyTurnsWhatsAppOffForThePatientAndAltaTurnsItBackOn
                               .body)["provider_status"],
               "delivered");
     EXPECT_EQ(ycloud_webhook(json::array({1})).status, 400);
+    EXPECT_EQ(host_->http()
+                  .send("POST", "/t/luna/messages/whatsapp/webhook",
+                        reply("+525511112222", "STOP").dump(), {})
+                  .status,
+              401)
+        << "a tenant without a webhook secret accepts no webhook";
 }
 
 TEST_P(MessagesTest, AHostKilledMidBatchDeliversEveryMessageExactlyOnceAfterRestart) {
@@ -384,7 +394,8 @@ TEST_P(MessagesTest, AHostKilledMidBatchDeliversEveryMessageExactlyOnceAfterRest
     ASSERT_TRUE(wait_for_status("sent", 10));
     smtp_.hold();  // the next deliveries stop inside DATA, unanswered
     queue(10, 30);
-    std::this_thread::sleep_for(1500ms);  // every worker is now blocked on a message
+    // Every worker (4) is now inside a delivery the receiver has read but not answered.
+    ASSERT_TRUE(smtp_.wait_for_held(4));
     EXPECT_EQ(smtp_.messages().size(), 10u);
     host_->kill_hard();
     smtp_.release();

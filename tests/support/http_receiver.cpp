@@ -108,6 +108,7 @@ void HttpReceiver::serve() {
             request.body = data.substr(header_end + 4, content_length);
             {
                 std::lock_guard lock(mutex_);
+                request.received_at = std::chrono::system_clock::now();
                 received_.push_back(std::move(request));
             }
         }

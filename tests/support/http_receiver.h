@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <mutex>
 #include <string>
@@ -13,7 +14,8 @@ namespace miconsul::testing {
 
 struct ReceivedRequest {
     std::string method, path, body;
-    std::map<std::string, std::string> headers;  // names lower-cased
+    std::map<std::string, std::string> headers;         // names lower-cased
+    std::chrono::system_clock::time_point received_at;  // when its body was complete
 };
 
 class HttpReceiver {

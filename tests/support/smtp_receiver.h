@@ -43,7 +43,8 @@ public:
     /// Accepted messages in the order they were accepted, as the script summarises them:
     /// {"mail_from", "rcpt_tos", "message_id", "subject" (decoded), "text", "html" (line breaks
     /// as "\n"; null when absent), "attachments": [{"filename", "content_type", "size",
-    /// "sha256"}], "peer": [address, port] of the connection it came over}.
+    /// "sha256"}], "peer": [address, port] of the connection it came over, "received_at" (Unix
+    /// seconds, fractional)}.
     std::vector<nlohmann::json> messages() const;
     /// Waits up to `seconds` for at least `count` accepted messages.
     bool wait_for(size_t count, int seconds = 10) const;

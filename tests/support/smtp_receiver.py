@@ -21,6 +21,7 @@ import os
 import signal
 import ssl
 import sys
+import time
 import warnings
 
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
@@ -55,6 +56,8 @@ def summarize(envelope, peer):
         "attachments": attachments,
         # Two messages with the same peer came over one connection (connection reuse).
         "peer": list(peer) if peer else None,
+        # When it was accepted (Unix seconds): benchmarks measure queue-to-sent latency by it.
+        "received_at": time.time(),
     }
 
 
