@@ -1,7 +1,11 @@
 // miconsul-host: reads its configuration, starts the host, and serves until SIGTERM or SIGINT.
 #include "app/host.h"
+#include "auth/tokens.h"
+#include "clock/clock.h"
 #include "config/config.h"
 #include "logging/log.h"
+#include "storage/database.h"
+#include "storage/migrations.h"
 
 #include <miconsul/plugin_abi.h>
 
@@ -9,6 +13,7 @@
 
 #include <malloc.h>
 
+#include <charconv>
 #include <csignal>
 #include <cstring>
 #include <iostream>
@@ -23,6 +28,8 @@ Usage:
   miconsul-host [--config FILE]          start the host
   miconsul-host --check-config [--config FILE]
                                          report every configuration problem; exit 1 if any
+  miconsul-host admin create [--label TEXT] [--expires-in-days N] [--config FILE]
+                                         issue a platform admin API token and print it once
   miconsul-host --version                print the host and SDK ABI versions
   miconsul-host --help                   this text
 
@@ -38,6 +45,9 @@ struct Arguments {
     bool check_config = false;
     bool help = false;
     bool version = false;
+    bool admin_create = false;
+    std::string label = "platform admin";
+    std::optional<int> expires_in_days;
     std::optional<std::string> error;
 };
 
@@ -55,11 +65,53 @@ Arguments parse_arguments(int argc, char** argv) {
             arguments.config_file = argv[++i];
         } else if (argument.rfind("--config=", 0) == 0) {
             arguments.config_file = std::string(argument.substr(9));
+        } else if (argument == "admin" && i + 1 < argc &&
+                   std::string_view(argv[i + 1]) == "create") {
+            arguments.admin_create = true;
+            ++i;
+        } else if (argument == "--label" && i + 1 < argc) {
+            arguments.label = argv[++i];
+        } else if (argument == "--expires-in-days" && i + 1 < argc) {
+            const std::string_view days = argv[++i];
+            int value = 0;
+            const auto [end, error] =
+                std::from_chars(days.data(), days.data() + days.size(), value);
+            if (error != std::errc() || end != days.data() + days.size() || value < 1 ||
+                value > 3650) {
+                arguments.error = "--expires-in-days must be 1 to 3650";
+            }
+            arguments.expires_in_days = value;
         } else {
             arguments.error = "unknown or incomplete argument: " + std::string(argument);
         }
     }
     return arguments;
+}
+
+/// The first platform admin, without a default password: a token printed once, to whoever
+/// can run the binary with the host's configuration (and so reach its database).
+int create_platform_admin(const miconsul::config::Config& config, const Arguments& arguments,
+                          const miconsul::logging::Log& log) {
+    try {
+        auto database = miconsul::storage::Database::open(config.database_url, config.data_dir, 1);
+        database->with_platform([&](soci::session& session) {
+            miconsul::storage::apply_migrations(session, database->backend(), "core",
+                                                miconsul::storage::core_platform_migrations());
+        });
+        miconsul::clock::SystemClock clock;
+        miconsul::auth::TokenStore tokens(*database, clock, log);
+        const auto issued = tokens.issue(
+            miconsul::auth::TokenKind::platform_admin, "", arguments.label,
+            std::chrono::hours(24 * arguments.expires_in_days.value_or(config.token_expiry_days)));
+        std::cout << issued.token << "\n";
+        std::cerr << "platform admin token " << issued.record.id << " (" << issued.record.label
+                  << "), valid until " << issued.record.expires_at
+                  << ". It is shown only now: keep it in your secret store.\n";
+        return 0;
+    } catch (const std::exception& failure) {
+        std::cerr << "cannot create the token: " << failure.what() << "\n";
+        return 1;
+    }
 }
 
 }  // namespace
@@ -106,6 +158,9 @@ int main(int argc, char** argv) {
     auto log = miconsul::logging::Log::to_stderr(
         config.log_level, config.log_format == "json" ? miconsul::logging::LogFormat::json
                                                       : miconsul::logging::LogFormat::plain);
+    if (arguments.admin_create) {
+        return create_platform_admin(config, arguments, log);
+    }
 
     // libcurl's global state must be set up before any thread uses it.
     curl_global_init(CURL_GLOBAL_DEFAULT);

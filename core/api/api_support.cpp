@@ -40,11 +40,27 @@ std::variant<size_t, HttpResponse> page_limit(const http::HttpRequest& request) 
     return limit;
 }
 
-routing::RouteHandler admin_only(const AdminCheck& is_admin, routing::RouteHandler handler) {
-    return [is_admin, handler = std::move(handler)](const http::HttpRequest& request,
-                                                    const routing::PathParams& params) {
-        if (!is_admin(request)) {
-            return HttpResponse::unauthorized("a valid admin bearer token is required");
+HttpResponse access_refused(auth::Verdict verdict, HttpResponse hidden) {
+    switch (verdict) {
+        case auth::Verdict::unauthenticated:
+            return HttpResponse::unauthorized("a valid bearer token is required");
+        case auth::Verdict::forbidden:
+            return HttpResponse::problem(403, "this token may not do this");
+        case auth::Verdict::hidden:
+        case auth::Verdict::allow:
+            break;
+    }
+    return hidden;
+}
+
+routing::RouteHandler guarded(const auth::Access& access, auth::Need need, std::string tenant_param,
+                              routing::RouteHandler handler) {
+    return [&access, need, tenant_param = std::move(tenant_param), handler = std::move(handler)](
+               const http::HttpRequest& request, const routing::PathParams& params) {
+        const std::string tenant_id = tenant_param.empty() ? "" : path_param(params, tenant_param);
+        const auto verdict = access.check(request, need, tenant_id);
+        if (verdict != auth::Verdict::allow) {
+            return access_refused(verdict, tenant_not_found(tenant_id));
         }
         return handler(request, params);
     };

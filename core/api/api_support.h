@@ -2,6 +2,7 @@
 // guard. Every error leaves here as application/problem+json.
 #pragma once
 
+#include "auth/access.h"
 #include "http/message.h"
 #include "records/records.h"
 #include "routing/router.h"
@@ -33,25 +34,45 @@ Json unknown_fields(const Json& body, std::initializer_list<std::string_view> al
 /// Page size from ?limit= (1–200, default 50), or the 400 to send.
 std::variant<size_t, http::HttpResponse> page_limit(const http::HttpRequest& request);
 
-/// Whether the caller presented the platform admin credential.
-using AdminCheck = std::function<bool(const http::HttpRequest&)>;
+/// The answer to a caller a route does not let through: 401 with WWW-Authenticate, 403, or —
+/// for another tenant's route — `hidden`, the same answer an unknown tenant gets.
+http::HttpResponse access_refused(auth::Verdict verdict, http::HttpResponse hidden);
 
-/// Wraps a handler so that it runs only for an admin; others get 401 with WWW-Authenticate.
-routing::RouteHandler admin_only(const AdminCheck& is_admin, routing::RouteHandler handler);
+/// Wraps a handler so that it runs only for callers `need` admits. A tenant need is judged for
+/// the route's `tenant_param` ("id" under /api/v1/tenants/, "tenant" under /t/).
+routing::RouteHandler guarded(const auth::Access& access, auth::Need need, std::string tenant_param,
+                              routing::RouteHandler handler);
 
-/// A core route served by a member function of a shared handler object, behind the admin guard.
+/// A core route served by a member function of a shared handler object, behind a guard:
+/// platform admins only (admin_route), or a tenant's admins and platform admins
+/// (tenant_admin_route, for /api/v1/tenants/{id}/…).
 template <class Handlers>
-routing::RouteDefinition admin_route(
-    const AdminCheck& is_admin, const std::shared_ptr<const Handlers>& handlers, const char* method,
-    const char* pattern,
+routing::RouteDefinition guarded_route(
+    const auth::Access& access, auth::Need need, const std::shared_ptr<const Handlers>& handlers,
+    const char* method, const char* pattern,
     http::HttpResponse (Handlers::*member)(const http::HttpRequest&, const routing::PathParams&)
         const) {
     return routing::RouteDefinition{
         method, pattern, "core",
-        admin_only(is_admin, [handlers, member](const http::HttpRequest& request,
-                                                const routing::PathParams& params) {
-            return ((*handlers).*member)(request, params);
-        })};
+        guarded(access, need, need == auth::Need::platform_admin ? "" : "id",
+                [handlers, member](const http::HttpRequest& request,
+                                   const routing::PathParams& params) {
+                    return ((*handlers).*member)(request, params);
+                }),
+        need == auth::Need::platform_admin ? "platform_admin" : "tenant_admin"};
+}
+template <class Handlers, class Member>
+routing::RouteDefinition admin_route(const auth::Access& access,
+                                     const std::shared_ptr<const Handlers>& handlers,
+                                     const char* method, const char* pattern, Member member) {
+    return guarded_route(access, auth::Need::platform_admin, handlers, method, pattern, member);
+}
+template <class Handlers, class Member>
+routing::RouteDefinition tenant_admin_route(const auth::Access& access,
+                                            const std::shared_ptr<const Handlers>& handlers,
+                                            const char* method, const char* pattern,
+                                            Member member) {
+    return guarded_route(access, auth::Need::tenant_admin, handlers, method, pattern, member);
 }
 
 /// A refused record or message write as its problem response: 400 with the failing fields
@@ -70,20 +91,23 @@ Json query_filters(const http::HttpRequest& request, std::initializer_list<const
 /// The value of a path parameter the route pattern guarantees.
 const std::string& path_param(const routing::PathParams& params, std::string_view name);
 
-/// The guard of a core route under /t/{tenant}/: the credential (401), then the tenant — an
-/// unknown or suspended one answers 404, as its plugin routes do, so tenants cannot be probed —
-/// then `work` with the tenant's snapshot.
+/// The guard of a core route under /t/{tenant}/: the credential (401), another tenant's
+/// token (404), then the tenant — an unknown or suspended one answers the same 404, as its
+/// plugin routes do, so tenants cannot be probed — then `work` with the tenant's snapshot.
 template <class Work>
-http::HttpResponse for_active_tenant(const AdminCheck& is_admin,
+http::HttpResponse for_active_tenant(const auth::Access& access,
                                      const tenants::TenantStore& tenants,
                                      const http::HttpRequest& request,
                                      const routing::PathParams& params, Work&& work) {
-    if (!is_admin(request)) {
-        return http::HttpResponse::unauthorized("a valid bearer token is required");
+    static const char* const kHidden = "no such resource for this tenant";
+    const std::string& tenant_id = path_param(params, "tenant");
+    const auto verdict = access.check(request, auth::Need::tenant_member, tenant_id);
+    if (verdict != auth::Verdict::allow) {
+        return access_refused(verdict, http::HttpResponse::problem(404, kHidden));
     }
-    const auto snapshot = tenants.find(path_param(params, "tenant"));
+    const auto snapshot = tenants.find(tenant_id);
     if (!snapshot || snapshot->tenant.status != "active") {
-        return http::HttpResponse::problem(404, "no such resource for this tenant");
+        return http::HttpResponse::problem(404, kHidden);
     }
     return work(*snapshot);
 }

@@ -13,15 +13,13 @@ public:
 
     // POST /t/{tenant}/events {"type", "data"} → 202 {"id"}
     HttpResponse publish(const HttpRequest& request, const PathParams& params) const {
-        const std::string& tenant = path_param(params, "tenant");
-        // The credential first: a caller without one learns nothing about which tenants exist.
-        if (!deps_.is_admin(request)) {
-            return HttpResponse::unauthorized("a valid bearer token is required");
-        }
-        auto snapshot = deps_.tenants.find(tenant);
-        if (!snapshot || snapshot->tenant.status != "active") {
-            return HttpResponse::problem(404, "no such resource for this tenant");
-        }
+        return for_active_tenant(deps_.access, deps_.tenants, request, params,
+                                 [&](const tenants::TenantSnapshot& snapshot) {
+                                     return publish_for(request, snapshot.tenant.id);
+                                 });
+    }
+
+    HttpResponse publish_for(const HttpRequest& request, const std::string& tenant) const {
         auto parsed = parse_json_object(request);
         if (auto* problem = std::get_if<HttpResponse>(&parsed)) return std::move(*problem);
         const Json& body = std::get<Json>(parsed);
@@ -103,14 +101,15 @@ private:
 std::vector<routing::RouteDefinition> events_routes(const EventsDependencies& deps) {
     const auto handlers = std::make_shared<const Handlers>(deps);
     auto route = [&](const char* method, const char* pattern, auto member) {
-        return admin_route(deps.is_admin, handlers, method, pattern, member);
+        return tenant_admin_route(deps.access, handlers, method, pattern, member);
     };
     return {
-        // Its own gate (404 before 401, like plugin routes), so not behind admin_route.
+        // For the tenant (n8n, the legacy system): any of its tokens.
         routing::RouteDefinition{"POST", "/t/{tenant}/events", "core",
                                  [handlers](const HttpRequest& request, const PathParams& params) {
                                      return handlers->publish(request, params);
-                                 }},
+                                 },
+                                 "tenant"},
         route("GET", "/api/v1/tenants/{id}/events", &Handlers::list_events),
         route("GET", "/api/v1/tenants/{id}/deliveries", &Handlers::list_deliveries),
         route("POST", "/api/v1/tenants/{id}/deliveries/{event}/redeliver", &Handlers::redeliver),

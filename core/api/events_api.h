@@ -14,7 +14,7 @@ namespace miconsul::api {
 struct EventsDependencies {
     bus::Bus& bus;
     tenants::TenantStore& tenants;
-    AdminCheck is_admin;
+    const auth::Access& access;
 };
 
 /// The routes. `deps` must outlive them.

@@ -55,9 +55,11 @@ std::vector<routing::RouteDefinition> health_routes(const HealthDependencies& de
         {"GET", "/healthz", "core",
          [](const HttpRequest&, const routing::PathParams&) {
              return HttpResponse::json({{"status", "ok"}});
-         }},
+         },
+         "public"},
         {"GET", "/readyz", "core",
-         [&deps](const HttpRequest&, const routing::PathParams&) { return readiness(deps); }},
+         [&deps](const HttpRequest&, const routing::PathParams&) { return readiness(deps); },
+         "public"},
     };
 }
 

@@ -107,6 +107,18 @@ class Handlers {
 public:
     explicit Handlers(const ManagementDependencies& deps) : deps_(deps) {}
 
+    // Every route with who may call it: what an operator audits, and what the tests walk.
+    HttpResponse list_routes(const HttpRequest&, const PathParams&) const {
+        Json items = Json::array();
+        for (const auto& route : deps_.router.routes()) {
+            items.push_back({{"method", route->method},
+                             {"pattern", route->pattern},
+                             {"owner", route->owner},
+                             {"access", route->access}});
+        }
+        return HttpResponse::json({{"items", items}, {"next_cursor", nullptr}});
+    }
+
     HttpResponse list_plugins(const HttpRequest&, const PathParams&) const {
         Json items = Json::array();
         for (const auto& record : deps_.registry.records()) items.push_back(plugin_json(record));
@@ -314,18 +326,23 @@ private:
 std::vector<routing::RouteDefinition> management_routes(const ManagementDependencies& deps) {
     const auto handlers = std::make_shared<const Handlers>(deps);
     auto route = [&](const char* method, const char* pattern, auto member) {
-        return admin_route(deps.is_admin, handlers, method, pattern, member);
+        return admin_route(deps.access, handlers, method, pattern, member);
+    };
+    // What a clinic's own admins may see and change: their tenant and its plugins.
+    auto tenant_route = [&](const char* method, const char* pattern, auto member) {
+        return tenant_admin_route(deps.access, handlers, method, pattern, member);
     };
     return {
+        route("GET", "/api/v1/routes", &Handlers::list_routes),
         route("GET", "/api/v1/plugins", &Handlers::list_plugins),
         route("GET", "/api/v1/plugins/{name}", &Handlers::get_plugin),
         route("POST", "/api/v1/tenants", &Handlers::create_tenant),
         route("GET", "/api/v1/tenants", &Handlers::list_tenants),
-        route("GET", "/api/v1/tenants/{id}", &Handlers::get_tenant),
+        tenant_route("GET", "/api/v1/tenants/{id}", &Handlers::get_tenant),
         route("PATCH", "/api/v1/tenants/{id}", &Handlers::update_tenant),
-        route("GET", "/api/v1/tenants/{id}/plugins", &Handlers::list_tenant_plugins),
-        route("GET", "/api/v1/tenants/{id}/plugins/{plugin}", &Handlers::get_tenant_plugin),
-        route("PUT", "/api/v1/tenants/{id}/plugins/{plugin}", &Handlers::put_tenant_plugin),
+        tenant_route("GET", "/api/v1/tenants/{id}/plugins", &Handlers::list_tenant_plugins),
+        tenant_route("GET", "/api/v1/tenants/{id}/plugins/{plugin}", &Handlers::get_tenant_plugin),
+        tenant_route("PUT", "/api/v1/tenants/{id}/plugins/{plugin}", &Handlers::put_tenant_plugin),
     };
 }
 

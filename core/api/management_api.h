@@ -20,7 +20,8 @@ struct ManagementDependencies {
     storage::Database& database;
     bus::Bus& bus;
     logging::Log log;
-    AdminCheck is_admin;
+    const auth::Access& access;
+    const routing::Router& router;  // for GET /api/v1/routes
 };
 
 /// The routes, each already behind the admin guard. `deps` must outlive them.

@@ -105,7 +105,7 @@ public:
     template <class Work>
     HttpResponse for_tenant(const HttpRequest& request, const PathParams& params,
                             Work&& work) const {
-        return for_active_tenant(deps_.is_admin, deps_.tenants, request, params, work);
+        return for_active_tenant(deps_.access, deps_.tenants, request, params, work);
     }
 
     /// Templates for `plugin` in this tenant: the plugin's, with the tenant's overrides.
@@ -269,27 +269,30 @@ bool ycloud_signature_valid(std::string_view signature_header, std::string_view 
 
 std::vector<routing::RouteDefinition> messages_routes(const MessagesDependencies& deps) {
     const auto handlers = std::make_shared<const Handlers>(deps);
-    auto tenant_route = [&](const char* method, const std::string& path, auto member) {
+    auto tenant_route = [&](const char* method, const std::string& path, auto member,
+                            const char* access = "tenant") {
         return routing::RouteDefinition{
             method, "/t/{tenant}/messages" + path, "core",
             [handlers, member](const HttpRequest& request, const PathParams& params) {
                 return ((*handlers).*member)(request, params);
-            }};
+            },
+            access};
     };
     return {
-        admin_route(deps.is_admin, handlers, "GET", "/api/v1/tenants/{id}/messages",
-                    &Handlers::list),
-        admin_route(deps.is_admin, handlers, "GET", "/api/v1/tenants/{id}/messages/{message}",
-                    &Handlers::get),
-        admin_route(deps.is_admin, handlers, "GET", "/api/v1/tenants/{id}/usage/messages",
-                    &Handlers::usage),
-        admin_route(deps.is_admin, handlers, "GET", "/api/v1/tenants/{id}/messaging",
-                    &Handlers::get_settings),
-        admin_route(deps.is_admin, handlers, "PUT", "/api/v1/tenants/{id}/messaging",
-                    &Handlers::put_settings),
+        tenant_admin_route(deps.access, handlers, "GET", "/api/v1/tenants/{id}/messages",
+                           &Handlers::list),
+        tenant_admin_route(deps.access, handlers, "GET", "/api/v1/tenants/{id}/messages/{message}",
+                           &Handlers::get),
+        tenant_admin_route(deps.access, handlers, "GET", "/api/v1/tenants/{id}/usage/messages",
+                           &Handlers::usage),
+        tenant_admin_route(deps.access, handlers, "GET", "/api/v1/tenants/{id}/messaging",
+                           &Handlers::get_settings),
+        tenant_admin_route(deps.access, handlers, "PUT", "/api/v1/tenants/{id}/messaging",
+                           &Handlers::put_settings),
         tenant_route("POST", "", &Handlers::queue),
         tenant_route("POST", "/preview", &Handlers::preview),
-        tenant_route("POST", "/whatsapp/webhook", &Handlers::whatsapp_webhook),
+        // YCloud calls it: its signature, not a token, says who it is.
+        tenant_route("POST", "/whatsapp/webhook", &Handlers::whatsapp_webhook, "signature"),
     };
 }
 

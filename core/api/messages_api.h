@@ -24,7 +24,7 @@ struct MessagesDependencies {
     bus::Bus& bus;
     const clock::Clock& clock;
     logging::Log log;
-    AdminCheck is_admin;
+    const auth::Access& access;
 };
 
 std::vector<routing::RouteDefinition> messages_routes(const MessagesDependencies& deps);

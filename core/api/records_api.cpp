@@ -16,7 +16,7 @@ public:
     template <class Work>
     HttpResponse for_tenant(const HttpRequest& request, const PathParams& params,
                             Work&& work) const {
-        return for_active_tenant(deps_.is_admin, deps_.tenants, request, params,
+        return for_active_tenant(deps_.access, deps_.tenants, request, params,
                                  [&](const tenants::TenantSnapshot& tenant) {
                                      return work(tenant.tenant.id, tenant.tenant.timezone);
                                  });
@@ -185,7 +185,8 @@ std::vector<routing::RouteDefinition> records_routes(const RecordsDependencies& 
             method, "/t/{tenant}/records/" + path, "core",
             [handlers, member](const HttpRequest& request, const PathParams& params) {
                 return ((*handlers).*member)(request, params);
-            }};
+            },
+            "tenant"};
     };
     return {
         route("POST", "patients", &Handlers::create_patient),

@@ -15,7 +15,7 @@ namespace miconsul::api {
 struct RecordsDependencies {
     records::Records& records;
     tenants::TenantStore& tenants;
-    AdminCheck is_admin;
+    const auth::Access& access;
 };
 
 std::vector<routing::RouteDefinition> records_routes(const RecordsDependencies& deps);

@@ -173,7 +173,7 @@ private:
 std::vector<routing::RouteDefinition> runs_routes(const RunsDependencies& deps) {
     const auto handlers = std::make_shared<const Handlers>(deps);
     auto route = [&](const char* method, const char* pattern, auto member) {
-        return admin_route(deps.is_admin, handlers, method, pattern, member);
+        return tenant_admin_route(deps.access, handlers, method, pattern, member);
     };
     return {
         route("GET", "/api/v1/tenants/{id}/runs", &Handlers::list_runs),

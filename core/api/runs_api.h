@@ -16,7 +16,7 @@ struct RunsDependencies {
     scheduler::Scheduler& scheduler;
     tenants::TenantStore& tenants;
     const plugins::PluginRegistry& registry;
-    AdminCheck is_admin;
+    const auth::Access& access;
 };
 
 /// The routes, each behind the admin guard. `deps` must outlive them.

@@ -102,7 +102,7 @@ private:
 std::vector<routing::RouteDefinition> webhooks_routes(const WebhooksDependencies& deps) {
     const auto handlers = std::make_shared<const Handlers>(deps);
     auto route = [&](const char* method, const char* pattern, auto member) {
-        return admin_route(deps.is_admin, handlers, method, pattern, member);
+        return tenant_admin_route(deps.access, handlers, method, pattern, member);
     };
     return {
         route("POST", "/api/v1/tenants/{id}/webhooks", &Handlers::create),

@@ -14,7 +14,7 @@ namespace miconsul::api {
 struct WebhooksDependencies {
     webhooks::Webhooks* webhooks;  // null when no secret_key is configured: the API says so
     tenants::TenantStore& tenants;
-    AdminCheck is_admin;
+    const auth::Access& access;
 };
 
 std::vector<routing::RouteDefinition> webhooks_routes(const WebhooksDependencies& deps);

@@ -6,6 +6,7 @@
 #include "api/messages_api.h"
 #include "api/records_api.h"
 #include "api/runs_api.h"
+#include "api/tokens_api.h"
 #include "api/webhooks_api.h"
 #include "app/dispatcher.h"
 #include "auth/token_hash.h"
@@ -36,11 +37,14 @@ struct Host::Parts {
     std::unique_ptr<tenants::TenantChangeListener> tenant_changes;  // PostgreSQL only
     plugins::PluginRegistry registry;
     routing::Router router;
+    clock::SystemClock clock;
+    std::unique_ptr<auth::TokenStore> tokens;
+    std::unique_ptr<auth::Access> access;
+    std::unique_ptr<api::TokensDependencies> tokens_api;
     std::unique_ptr<plugins::HostServices> services;
     std::unique_ptr<plugins::PluginGateway> gateway;
     std::unique_ptr<api::HealthDependencies> health;
     std::unique_ptr<api::ManagementDependencies> management;
-    clock::SystemClock clock;
     std::unique_ptr<webhooks::Webhooks> webhooks;  // null without a secret key
     std::unique_ptr<api::WebhooksDependencies> webhooks_api;
     std::unique_ptr<bus::Bus> bus;
@@ -84,23 +88,30 @@ void Host::start() {
     }
     parts.tenants->load();
 
-    const std::string admin_hash = config_.admin_token_sha256;
-    if (admin_hash.empty()) {
-        log_.warn("no admin token configured: the management API refuses every call",
-                  {{"hint", "set MICONSUL_ADMIN_TOKEN"}});
+    if (config_.admin_token_sha256.empty()) {
+        log_.warn(
+            "no admin token configured: only API tokens are accepted",
+            {{"hint", "set MICONSUL_ADMIN_TOKEN, or create one with miconsul-host admin create"}});
     }
-    auto is_admin = [admin_hash](const http::HttpRequest& request) {
-        return auth::token_matches(auth::bearer_token(request.header("authorization")), admin_hash);
-    };
+    parts.tokens = std::make_unique<auth::TokenStore>(*parts.database, parts.clock, log_);
+    parts.access = std::make_unique<auth::Access>(config_.admin_token_sha256, *parts.tokens);
     parts.services =
         std::make_unique<plugins::HostServices>(plugins::HostServices{*parts.database, log_});
-    // Until tenant tokens exist (access-control issue), the admin token is the only
-    // credential that reaches tenant routes.
+    // A tenant route admits any token of its tenant; a platform plugin's, platform admins.
     parts.gateway = std::make_unique<plugins::PluginGateway>(
         *parts.tenants, *parts.services,
-        [is_admin](const http::HttpRequest& request, std::string_view) {
-            return is_admin(request);
+        [&access = *parts.access](const http::HttpRequest& request, std::string_view tenant_id) {
+            return access.check(
+                request, tenant_id.empty() ? auth::Need::platform_admin : auth::Need::tenant_member,
+                tenant_id);
         });
+    parts.tokens_api = std::make_unique<api::TokensDependencies>(
+        api::TokensDependencies{*parts.tokens, *parts.tenants, *parts.access,
+                                std::chrono::hours(24 * config_.token_expiry_days),
+                                std::chrono::hours(config_.token_rotation_overlap_hours)});
+    if (auto problem = parts.router.add_all(api::tokens_routes(*parts.tokens_api))) {
+        throw std::logic_error(*problem);
+    }
 
     std::optional<redis::RedisAddress> redis_address;
     if (!config_.redis_url.empty()) {
@@ -133,12 +144,12 @@ void Host::start() {
             "secrets");
     }
     parts.webhooks_api = std::make_unique<api::WebhooksDependencies>(
-        api::WebhooksDependencies{parts.webhooks.get(), *parts.tenants, is_admin});
+        api::WebhooksDependencies{parts.webhooks.get(), *parts.tenants, *parts.access});
     if (auto problem = parts.router.add_all(api::webhooks_routes(*parts.webhooks_api))) {
         throw std::logic_error(*problem);
     }
     parts.events = std::make_unique<api::EventsDependencies>(
-        api::EventsDependencies{*parts.bus, *parts.tenants, is_admin});
+        api::EventsDependencies{*parts.bus, *parts.tenants, *parts.access});
     if (auto problem = parts.router.add_all(api::events_routes(*parts.events))) {
         throw std::logic_error(*problem);
     }
@@ -150,7 +161,7 @@ void Host::start() {
     parts.records->start_forwarding([&tenants = *parts.tenants] { return tenants.ids(); },
                                     std::chrono::seconds(30));
     parts.records_api = std::make_unique<api::RecordsDependencies>(
-        api::RecordsDependencies{*parts.records, *parts.tenants, is_admin});
+        api::RecordsDependencies{*parts.records, *parts.tenants, *parts.access});
     if (auto problem = parts.router.add_all(api::records_routes(*parts.records_api))) {
         throw std::logic_error(*problem);
     }
@@ -175,12 +186,13 @@ void Host::start() {
     parts.services->tenants = parts.tenants.get();
     parts.messages_api = std::make_unique<api::MessagesDependencies>(
         api::MessagesDependencies{*parts.outbox, *parts.messaging, *parts.records, *parts.tenants,
-                                  parts.registry, *parts.bus, parts.clock, log_, is_admin});
+                                  parts.registry, *parts.bus, parts.clock, log_, *parts.access});
     if (auto problem = parts.router.add_all(api::messages_routes(*parts.messages_api))) {
         throw std::logic_error(*problem);
     }
     parts.management = std::make_unique<api::ManagementDependencies>(api::ManagementDependencies{
-        *parts.tenants, parts.registry, *parts.database, *parts.bus, log_, is_admin});
+        *parts.tenants, parts.registry, *parts.database, *parts.bus, log_, *parts.access,
+        parts.router});
     if (auto problem = parts.router.add_all(api::health_routes(*parts.health))) {
         throw std::logic_error(*problem);
     }
@@ -208,7 +220,7 @@ void Host::start() {
                                                              parts.registry, *parts.services,
                                                              parts.clock, log_, scheduler_options);
     parts.runs = std::make_unique<api::RunsDependencies>(
-        api::RunsDependencies{*parts.scheduler, *parts.tenants, parts.registry, is_admin});
+        api::RunsDependencies{*parts.scheduler, *parts.tenants, parts.registry, *parts.access});
     if (auto problem = parts.router.add_all(api::runs_routes(*parts.runs))) {
         throw std::logic_error(*problem);
     }

@@ -160,6 +160,10 @@ const std::vector<std::pair<std::string, Setter>>& setters() {
          number_setter(&Config::message_retry_base_ms, 100, 3600000, "message_retry_base_ms")},
         {"message_max_attempts",
          number_setter(&Config::message_max_attempts, 1, 50, "message_max_attempts")},
+        {"token_expiry_days",
+         number_setter(&Config::token_expiry_days, 1, 3650, "token_expiry_days")},
+        {"token_rotation_overlap_hours", number_setter(&Config::token_rotation_overlap_hours, 0,
+                                                       720, "token_rotation_overlap_hours")},
         {"admin_token_sha256",
          [](Config& config, const std::string& text) -> std::optional<std::string> {
              if (!auth::is_sha256_hex(text)) {

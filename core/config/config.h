@@ -48,6 +48,8 @@ struct Config {
     int message_timeout_ms = 30000;     // one attempt at a provider
     int message_retry_base_ms = 30000;  // first retry of a failed attempt; doubled each time
     int message_max_attempts = 8;
+    int token_expiry_days = 30;             // lifetime of an API token when its request names none
+    int token_rotation_overlap_hours = 24;  // how long a rotated token keeps working
     /// Hex SHA-256 of the admin bearer token. The token itself never sits in a file.
     std::string admin_token_sha256;
 };

@@ -1,5 +1,6 @@
 #include "plugins/gateway.h"
 
+#include <optional>
 #include <vector>
 
 namespace miconsul::plugins {
@@ -13,8 +14,19 @@ HttpResponse not_found() {
     return HttpResponse::problem(404, "no such resource for this tenant");
 }
 
-HttpResponse unauthorized() {
-    return HttpResponse::unauthorized("a valid bearer token is required");
+/// The answer for a caller the route does not admit, or nullopt to go on.
+std::optional<HttpResponse> refusal(auth::Verdict verdict) {
+    switch (verdict) {
+        case auth::Verdict::allow:
+            return std::nullopt;
+        case auth::Verdict::unauthenticated:
+            return HttpResponse::unauthorized("a valid bearer token is required");
+        case auth::Verdict::forbidden:
+            return HttpResponse::problem(403, "this token may not do this");
+        case auth::Verdict::hidden:
+            return not_found();
+    }
+    return not_found();
 }
 
 std::vector<mc_key_value> as_key_values(const http::Fields& fields) {
@@ -34,8 +46,8 @@ routing::RouteHandler PluginGateway::bind(std::shared_ptr<const LoadedPlugin> pl
     return [this, plugin, route](const http::HttpRequest& request,
                                  const routing::PathParams& params) -> HttpResponse {
         if (plugin->manifest.scope == Scope::platform) {
-            if (route.access != MC_ACCESS_PUBLIC && !may_access_(request, "")) {
-                return unauthorized();
+            if (route.access != MC_ACCESS_PUBLIC) {
+                if (auto refused = refusal(may_access_(request, ""))) return std::move(*refused);
             }
             static const std::string kPlatformSettings = "{}";
             return call(*plugin, route, request, params, "", nullptr, kPlatformSettings);
@@ -43,9 +55,10 @@ routing::RouteHandler PluginGateway::bind(std::shared_ptr<const LoadedPlugin> pl
         // The router puts the {tenant} segment first for every tenant route.
         const std::string& tenant_id = params.front().second;
         // The credential first: without one, a caller cannot tell which tenants exist or what
-        // they enabled (every tenant route answers it the same 401).
-        if (route.access != MC_ACCESS_PUBLIC && !may_access_(request, tenant_id)) {
-            return unauthorized();
+        // they enabled (every tenant route answers it the same 401); another tenant's token
+        // gets the 404 of a tenant that does not exist.
+        if (route.access != MC_ACCESS_PUBLIC) {
+            if (auto refused = refusal(may_access_(request, tenant_id))) return std::move(*refused);
         }
         auto tenant = tenants_.find(tenant_id);
         if (!tenant || tenant->tenant.status != "active") return not_found();
@@ -82,17 +95,10 @@ HttpResponse PluginGateway::call(const LoadedPlugin& plugin, const RouteInfo& ro
     const auto path_params = as_key_values(own_params);
     const auto query = as_key_values(request.query);
     const auto headers = as_key_values(request.headers);
-    const mc_request plugin_request{sizeof(mc_request),
-                                    request.method.c_str(),
-                                    request.path.c_str(),
-                                    path_params.data(),
-                                    path_params.size(),
-                                    query.data(),
-                                    query.size(),
-                                    headers.data(),
-                                    headers.size(),
-                                    request.body.data(),
-                                    request.body.size()};
+    const mc_request plugin_request{
+        sizeof(mc_request), request.method.c_str(), request.path.c_str(), path_params.data(),
+        path_params.size(), query.data(),           query.size(),         headers.data(),
+        headers.size(),     request.body.data(),    request.body.size()};
     mc_response response;
     mc_status status = MC_ERR_INTERNAL;
     try {
@@ -102,19 +108,18 @@ HttpResponse PluginGateway::call(const LoadedPlugin& plugin, const RouteInfo& ro
         response.status = 0;
     }
     if (status != MC_OK) {
-        services_.log.error("plugin route failed",
-                            {{"plugin", plugin.manifest.name},
-                             {"route", route.method + " " + route.path},
-                             {"tenant", tenant_id},
-                             {"request_id", request.request_id},
-                             {"detail", response.body}});
+        services_.log.error("plugin route failed", {{"plugin", plugin.manifest.name},
+                                                    {"route", route.method + " " + route.path},
+                                                    {"tenant", tenant_id},
+                                                    {"request_id", request.request_id},
+                                                    {"detail", response.body}});
         // The plugin's own text may carry internals (SQL, paths): it goes to the log only.
         return HttpResponse::problem(500, "plugin " + plugin.manifest.name + " failed",
                                      {{"request_id", request.request_id}});
     }
     if (response.status < 100 || response.status > 599) {
-        return HttpResponse::problem(500, "plugin " + plugin.manifest.name +
-                                              " did not produce a response");
+        return HttpResponse::problem(
+            500, "plugin " + plugin.manifest.name + " did not produce a response");
     }
     return HttpResponse{response.status, std::move(response.headers), std::move(response.body)};
 }

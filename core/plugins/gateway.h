@@ -2,6 +2,7 @@
 // suspended or not enabled → 404), the route's access rule, then the call across the ABI.
 #pragma once
 
+#include "auth/access.h"
 #include "plugins/host_services.h"
 #include "plugins/registry.h"
 #include "routing/router.h"
@@ -12,14 +13,13 @@
 
 namespace miconsul::plugins {
 
-/// Whether the caller of `request` may act for `tenant_id` ("" for platform routes).
+/// Whether the caller of `request` may call a route of `tenant_id` ("" for platform routes).
 using AccessCheck =
-    std::function<bool(const http::HttpRequest& request, std::string_view tenant_id)>;
+    std::function<auth::Verdict(const http::HttpRequest& request, std::string_view tenant_id)>;
 
 class PluginGateway {
 public:
-    PluginGateway(tenants::TenantStore& tenants, HostServices& services,
-                  AccessCheck may_access);
+    PluginGateway(tenants::TenantStore& tenants, HostServices& services, AccessCheck may_access);
 
     /// The router handler for one route of a plugin. The returned handler holds `plugin`.
     routing::RouteHandler bind(std::shared_ptr<const LoadedPlugin> plugin,

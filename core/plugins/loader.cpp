@@ -3,8 +3,8 @@
 #include "plugins/host_services.h"
 #include "storage/migrations.h"
 
-#include <boost/dll/shared_library.hpp>
 #include <dlfcn.h>
+#include <boost/dll/shared_library.hpp>
 
 #include <algorithm>
 #include <cstddef>
@@ -21,8 +21,8 @@ constexpr auto kLoadMode =
     static_cast<boost::dll::load_mode::type>(RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
 
 // The smallest descriptor the host can read: everything up to register_plugin.
-constexpr size_t kDescriptorMinimumSize = offsetof(mc_plugin, register_plugin) +
-                                          sizeof(mc_plugin::register_plugin);
+constexpr size_t kDescriptorMinimumSize =
+    offsetof(mc_plugin, register_plugin) + sizeof(mc_plugin::register_plugin);
 
 struct Refusal {
     std::string name;  // the manifest's name once known
@@ -65,8 +65,8 @@ std::optional<Refusal> install(const std::filesystem::path& file, LoaderDependen
     }
     Manifest& manifest = *parsed.manifest;
     if (auto existing = deps.registry.find_loaded(manifest.name)) {
-        return Refusal{manifest.name, "a plugin named '" + manifest.name + "' is already loaded from " +
-                                      existing->file};
+        return Refusal{manifest.name, "a plugin named '" + manifest.name +
+                                          "' is already loaded from " + existing->file};
     }
 
     mc_registrar registrar;
@@ -94,9 +94,11 @@ std::optional<Refusal> install(const std::filesystem::path& file, LoaderDependen
 
     std::vector<routing::RouteDefinition> definitions;
     for (const auto& route : plugin->routes) {
-        definitions.push_back({route.method, route.full_pattern,
-                               "plugin " + plugin->manifest.name,
-                               deps.bind_route(plugin, route)});
+        definitions.push_back({route.method, route.full_pattern, "plugin " + plugin->manifest.name,
+                               deps.bind_route(plugin, route),
+                               route.access == MC_ACCESS_PUBLIC            ? "public"
+                               : plugin->manifest.scope == Scope::platform ? "platform_admin"
+                                                                           : "tenant"});
     }
     const std::string& name = plugin->manifest.name;
     if (auto collision = deps.router.find_conflict(definitions)) {
@@ -133,9 +135,9 @@ PluginRecord load_plugin_file(const std::filesystem::path& file, LoaderDependenc
         record.name = file.filename().string();
         record.manifest_name = refusal->name == record.name ? "" : refusal->name;
         record.reason = refusal->reason;
-        deps.log.error("plugin refused", {{"file", record.file},
-                                          {"plugin", refusal->name},
-                                          {"reason", record.reason}});
+        deps.log.error(
+            "plugin refused",
+            {{"file", record.file}, {"plugin", refusal->name}, {"reason", record.reason}});
     } else {
         record.name = installed->manifest.name;
         record.loaded = true;

@@ -24,6 +24,11 @@ struct RouteDefinition {
     std::string pattern;  // "/api/v1/tenants/{id}": literal segments and {name} parameters
     std::string owner;    // who registered it, for conflict messages: "core", "plugin hello"
     RouteHandler handler;
+    /// Who may call it, as the handler enforces it: "public", "signature" (checks a
+    /// signature of its own), "tenant" (any token of the route's tenant), "tenant_admin",
+    /// "platform_admin", "token_owner" (whoever may manage the token in the path). Listed by
+    /// GET /api/v1/routes; the credential-matrix test walks every route by it.
+    std::string access{};
 };
 
 struct RouteMatch {

@@ -298,6 +298,25 @@ CREATE TABLE tenant_messaging (
   updated_at TEXT NOT NULL
 );
 )sql"},
+        // API tokens (core/auth/tokens): only the SHA-256 of a token is kept; the prefix, a
+        // public part of the token, finds its row without scanning.
+        {8, "API tokens",
+         R"sql(
+CREATE TABLE api_tokens (
+  id TEXT PRIMARY KEY,
+  prefix TEXT NOT NULL UNIQUE,
+  token_sha256 TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  tenant_id TEXT NOT NULL,
+  label TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  expires_at TEXT NOT NULL,
+  last_used_at TEXT,
+  revoked_at TEXT,
+  replaced_by TEXT
+);
+CREATE INDEX api_tokens_by_tenant ON api_tokens (tenant_id, created_at);
+)sql"},
     };
     return migrations;
 }

@@ -1,0 +1,63 @@
+// Who is calling, and whether a route lets them: the one place that turns a request's bearer
+// token into a caller and a route's need into an answer. Every core and plugin route goes
+// through judge(); docs/security.md has the table.
+#pragma once
+
+#include "auth/tokens.h"
+#include "http/message.h"
+
+#include <string>
+#include <string_view>
+
+namespace miconsul::auth {
+
+struct Caller {
+    enum class Kind {
+        anonymous,     // no bearer token
+        unrecognised,  // a token that is malformed, unknown, expired or revoked
+        platform_admin,
+        tenant_admin,
+        tenant_api,
+    };
+    Kind kind = Kind::anonymous;
+    std::string tenant_id;  // for tenant tokens
+    std::string token_id;   // "" for the configured admin token (MICONSUL_ADMIN_TOKEN)
+
+    /// How the audit log and the request log name the caller: "admin", "token:<id>", "anonymous".
+    std::string actor() const;
+};
+
+/// What a route needs from its caller.
+enum class Need {
+    nothing,         // public: links in messages, webhooks with their own signature
+    tenant_member,   // any token of the route's tenant (admin or API) or a platform admin
+    tenant_admin,    // a tenant admin token of the route's tenant or a platform admin
+    platform_admin,  // a platform admin
+};
+
+enum class Verdict {
+    allow,
+    unauthenticated,  // 401 with WWW-Authenticate: Bearer
+    forbidden,        // 403: the caller's own tenant, but a token of too little power
+    hidden,           // 404: another tenant's route, answered as if it did not exist
+};
+
+/// The rule. `tenant_id` is the tenant the route acts for ("" for platform routes).
+Verdict judge(const Caller& caller, Need need, std::string_view tenant_id);
+
+class Access {
+public:
+    /// `admin_token_sha256`: the configured admin token's hash ("" for none).
+    Access(std::string admin_token_sha256, TokenStore& tokens);
+
+    Caller identify(const http::HttpRequest& request) const;
+
+    /// identify, then judge.
+    Verdict check(const http::HttpRequest& request, Need need, std::string_view tenant_id) const;
+
+private:
+    std::string admin_token_sha256_;
+    TokenStore& tokens_;
+};
+
+}  // namespace miconsul::auth

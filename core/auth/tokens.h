@@ -1,0 +1,79 @@
+// API tokens: platform admin, tenant admin, and tenant API tokens (what n8n and the clinic's
+// legacy system use). A token is shown once, when issued; the platform database keeps only its
+// SHA-256 and a short public prefix to find it by. Tokens expire, rotate with an overlap during
+// which the old one still works, and are revoked at once. See docs/security.md.
+#pragma once
+
+#include "clock/clock.h"
+#include "logging/log.h"
+#include "storage/database.h"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace miconsul::auth {
+
+enum class TokenKind { platform_admin, tenant_admin, tenant_api };
+
+std::string_view token_kind_name(TokenKind kind);  // "platform", "admin", "api"
+
+struct TokenRecord {
+    std::string id;
+    TokenKind kind = TokenKind::tenant_api;
+    std::string tenant_id;  // "" for platform tokens
+    std::string label;
+    std::string prefix;  // the public part of the token: "mc_<prefix>_…"
+    std::string created_at, expires_at;
+    std::optional<std::string> last_used_at, revoked_at, replaced_by;
+    nlohmann::json to_json() const;  // never the token or its hash
+};
+
+struct IssuedToken {
+    TokenRecord record;
+    std::string token;  // the secret: shown once, then only its hash exists
+};
+
+class TokenStore {
+public:
+    TokenStore(storage::Database& database, const clock::Clock& clock, logging::Log log);
+
+    /// A new token of `kind` for `tenant_id` ("" for platform tokens), valid for `lifetime`.
+    IssuedToken issue(TokenKind kind, const std::string& tenant_id, const std::string& label,
+                      std::chrono::seconds lifetime);
+
+    /// A new token like `id` (kind, tenant, label, lifetime), while `id` keeps working for
+    /// `overlap` more (never longer than it had). nullopt when `id` is unknown, revoked or
+    /// expired.
+    std::optional<IssuedToken> rotate(const std::string& id, std::chrono::seconds overlap,
+                                      std::chrono::seconds lifetime);
+
+    /// Revokes at once; false when unknown or revoked already.
+    bool revoke(const std::string& id);
+
+    std::optional<TokenRecord> find(const std::string& id);
+    /// A tenant's tokens ("" for platform tokens), newest first, revoked and expired included.
+    std::vector<TokenRecord> list(const std::string& tenant_id);
+
+    /// The live token `presented` is, or nullopt (malformed, unknown, wrong secret, expired,
+    /// revoked). The secret is compared by hash in constant time. Records its use, at most
+    /// once a minute per token.
+    std::optional<TokenRecord> authenticate(std::string_view presented);
+
+private:
+    void record_use(const TokenRecord& token);
+
+    storage::Database& database_;
+    const clock::Clock& clock_;
+    logging::Log log_;
+    std::mutex used_mutex_;
+    std::map<std::string, clock::TimePoint> last_recorded_use_;  // per token id
+};
+
+}  // namespace miconsul::auth
