@@ -97,13 +97,12 @@ void Host::start() {
     parts.access = std::make_unique<auth::Access>(config_.admin_token_sha256, *parts.tokens);
     parts.services =
         std::make_unique<plugins::HostServices>(plugins::HostServices{*parts.database, log_});
-    // A tenant route admits any token of its tenant; a platform plugin's, platform admins.
+    // The gateway names each plugin route's need: see PluginGateway::bind.
     parts.gateway = std::make_unique<plugins::PluginGateway>(
         *parts.tenants, *parts.services,
-        [&access = *parts.access](const http::HttpRequest& request, std::string_view tenant_id) {
-            return access.check(
-                request, tenant_id.empty() ? auth::Need::platform_admin : auth::Need::tenant_member,
-                tenant_id);
+        [&access = *parts.access](const http::HttpRequest& request, auth::Need need,
+                                  std::string_view tenant_id) {
+            return access.check(request, need, tenant_id);
         });
     parts.tokens_api = std::make_unique<api::TokensDependencies>(
         api::TokensDependencies{*parts.tokens, *parts.tenants, *parts.access,
@@ -190,9 +189,9 @@ void Host::start() {
     if (auto problem = parts.router.add_all(api::messages_routes(*parts.messages_api))) {
         throw std::logic_error(*problem);
     }
-    parts.management = std::make_unique<api::ManagementDependencies>(api::ManagementDependencies{
-        *parts.tenants, parts.registry, *parts.database, *parts.bus, log_, *parts.access,
-        parts.router});
+    parts.management = std::make_unique<api::ManagementDependencies>(
+        api::ManagementDependencies{*parts.tenants, parts.registry, *parts.database, *parts.bus,
+                                    log_, *parts.access, parts.router});
     if (auto problem = parts.router.add_all(api::health_routes(*parts.health))) {
         throw std::logic_error(*problem);
     }

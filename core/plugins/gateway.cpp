@@ -47,7 +47,9 @@ routing::RouteHandler PluginGateway::bind(std::shared_ptr<const LoadedPlugin> pl
                                  const routing::PathParams& params) -> HttpResponse {
         if (plugin->manifest.scope == Scope::platform) {
             if (route.access != MC_ACCESS_PUBLIC) {
-                if (auto refused = refusal(may_access_(request, ""))) return std::move(*refused);
+                if (auto refused = refusal(may_access_(request, auth::Need::platform_admin, ""))) {
+                    return std::move(*refused);
+                }
             }
             static const std::string kPlatformSettings = "{}";
             return call(*plugin, route, request, params, "", nullptr, kPlatformSettings);
@@ -58,7 +60,11 @@ routing::RouteHandler PluginGateway::bind(std::shared_ptr<const LoadedPlugin> pl
         // they enabled (every tenant route answers it the same 401); another tenant's token
         // gets the 404 of a tenant that does not exist.
         if (route.access != MC_ACCESS_PUBLIC) {
-            if (auto refused = refusal(may_access_(request, tenant_id))) return std::move(*refused);
+            const auto need = route.access == MC_ACCESS_TENANT_ADMIN ? auth::Need::tenant_admin
+                                                                     : auth::Need::tenant_member;
+            if (auto refused = refusal(may_access_(request, need, tenant_id))) {
+                return std::move(*refused);
+            }
         }
         auto tenant = tenants_.find(tenant_id);
         if (!tenant || tenant->tenant.status != "active") return not_found();

@@ -13,9 +13,10 @@
 
 namespace miconsul::plugins {
 
-/// Whether the caller of `request` may call a route of `tenant_id` ("" for platform routes).
-using AccessCheck =
-    std::function<auth::Verdict(const http::HttpRequest& request, std::string_view tenant_id)>;
+/// Whether the caller of `request` may call a route of `tenant_id` ("" for platform routes)
+/// that needs `need`.
+using AccessCheck = std::function<auth::Verdict(const http::HttpRequest& request, auth::Need need,
+                                                std::string_view tenant_id)>;
 
 class PluginGateway {
 public:

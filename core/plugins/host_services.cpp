@@ -75,7 +75,8 @@ mc_status add_route(mc_registrar* registrar, const mc_route_spec* spec) {
     if (auto problem = routing::pattern_problem(path)) {
         return refuse(registrar, MC_ERR_INVALID_ARGUMENT, "route path '" + path + "': " + *problem);
     }
-    if (spec->access != MC_ACCESS_TENANT && spec->access != MC_ACCESS_PUBLIC) {
+    if (spec->access != MC_ACCESS_TENANT && spec->access != MC_ACCESS_PUBLIC &&
+        spec->access != MC_ACCESS_TENANT_ADMIN) {
         return refuse(registrar, MC_ERR_INVALID_ARGUMENT, "route access is not a known value");
     }
     const auto& manifest = *registrar->manifest;

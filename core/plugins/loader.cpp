@@ -97,6 +97,7 @@ std::optional<Refusal> install(const std::filesystem::path& file, LoaderDependen
         definitions.push_back({route.method, route.full_pattern, "plugin " + plugin->manifest.name,
                                deps.bind_route(plugin, route),
                                route.access == MC_ACCESS_PUBLIC            ? "public"
+                               : route.access == MC_ACCESS_TENANT_ADMIN    ? "tenant_admin"
                                : plugin->manifest.scope == Scope::platform ? "platform_admin"
                                                                            : "tenant"});
     }

@@ -28,7 +28,7 @@ struct ScheduleInfo {
     std::string cron;
     nlohmann::json options;  // as the plugin sent them
     std::shared_ptr<const scheduler::CronExpression> expression;
-    std::string misfire = "skip";  // after downtime: "skip" the missed instants, or "run_once"
+    std::string misfire = "skip";    // after downtime: "skip" the missed instants, or "run_once"
     int misfire_grace_seconds = 60;  // an instant this late still runs normally
     int timeout_seconds = 300;
     int max_attempts = 3;
@@ -54,7 +54,7 @@ struct LoadedPlugin {
 };
 
 struct PluginRecord {
-    std::string name;  // the manifest's name when loaded; the file name when refused
+    std::string name;           // the manifest's name when loaded; the file name when refused
     std::string manifest_name;  // when refused after its manifest was read, the name it claimed
     std::string file;
     bool loaded = false;

@@ -32,12 +32,11 @@ public:
              {{"greeting",
                {{"type", "string"}, {"minLength", 1}, {"maxLength", 80}, {"default", "Hola"}}},
               {"punctuation", {{"enum", Json::array({"", "!", "."})}, {"default", ""}}}}}};
-        manifest.migrations = {
-            {1, "greetings table",
-             "CREATE TABLE hello_greetings ("
-             " name TEXT PRIMARY KEY,"
-             " times INTEGER NOT NULL,"
-             " last_greeted_at TEXT NOT NULL)"}};
+        manifest.migrations = {{1, "greetings table",
+                                "CREATE TABLE hello_greetings ("
+                                " name TEXT PRIMARY KEY,"
+                                " times INTEGER NOT NULL,"
+                                " last_greeted_at TEXT NOT NULL)"}};
         manifest.events_emitted = {"hello.greeted"};
         return manifest;
     }
@@ -49,44 +48,50 @@ public:
             [](miconsul::Context& context, const miconsul::Request& request) {
                 const std::string name = required_name(request.query("name").value_or(""));
                 const Json& settings = context.settings();
-                return Response::json(
-                    {{"message", settings.value("greeting", "Hola") + ", " + name +
-                                     settings.value("punctuation", "")}});
+                return Response::json({{"message", settings.value("greeting", "Hola") + ", " +
+                                                       name + settings.value("punctuation", "")}});
             },
             MC_ACCESS_PUBLIC);
 
         // POST /t/{tenant}/hello/greetings {"name": "Ana"} → counts it, publishes hello.greeted
-        registrar.route("POST", "/greetings",
-                        [](miconsul::Context& context, const miconsul::Request& request) {
-                            const Json body = request.json();
-                            if (!body.is_object() || !body.contains("name") ||
-                                !body["name"].is_string()) {
-                                throw HttpError(400, "body must be {\"name\": \"…\"}");
-                            }
-                            const std::string name = required_name(body["name"].get<std::string>());
-                            const Json now = context.now_ms();
-                            context.sql(
-                                "INSERT INTO hello_greetings (name, times, last_greeted_at)"
-                                " VALUES (:name, 1, :at) ON CONFLICT (name) DO UPDATE"
-                                " SET times = hello_greetings.times + 1,"
-                                " last_greeted_at = excluded.last_greeted_at",
-                                {{"name", name}, {"at", std::to_string(now.get<int64_t>())}});
-                            const Json row = context.sql(
-                                "SELECT name, times FROM hello_greetings WHERE name = :name",
-                                {{"name", name}});
-                            const std::string event_id =
-                                context.publish("hello.greeted", {{"name", name}});
-                            return Response::json({{"greeting", row.at(0)}, {"event_id", event_id}},
-                                                  201);
-                        });
+        registrar.route(
+            "POST", "/greetings", [](miconsul::Context& context, const miconsul::Request& request) {
+                const Json body = request.json();
+                if (!body.is_object() || !body.contains("name") || !body["name"].is_string()) {
+                    throw HttpError(400, "body must be {\"name\": \"…\"}");
+                }
+                const std::string name = required_name(body["name"].get<std::string>());
+                const Json now = context.now_ms();
+                context.sql(
+                    "INSERT INTO hello_greetings (name, times, last_greeted_at)"
+                    " VALUES (:name, 1, :at) ON CONFLICT (name) DO UPDATE"
+                    " SET times = hello_greetings.times + 1,"
+                    " last_greeted_at = excluded.last_greeted_at",
+                    {{"name", name}, {"at", std::to_string(now.get<int64_t>())}});
+                const Json row = context.sql(
+                    "SELECT name, times FROM hello_greetings WHERE name = :name", {{"name", name}});
+                const std::string event_id = context.publish("hello.greeted", {{"name", name}});
+                return Response::json({{"greeting", row.at(0)}, {"event_id", event_id}}, 201);
+            });
 
         // GET /t/{tenant}/hello/greetings → everyone greeted, most greeted first
-        registrar.route("GET", "/greetings", [](miconsul::Context& context,
-                                                const miconsul::Request&) {
-            return Response::json(
-                {{"items", context.sql("SELECT name, times, last_greeted_at FROM hello_greetings"
-                                       " ORDER BY times DESC, name")}});
-        });
+        registrar.route(
+            "GET", "/greetings", [](miconsul::Context& context, const miconsul::Request&) {
+                return Response::json(
+                    {{"items",
+                      context.sql("SELECT name, times, last_greeted_at FROM hello_greetings"
+                                  " ORDER BY times DESC, name")}});
+            });
+
+        // DELETE /t/{tenant}/hello/greetings → forgets everyone greeted. Only the clinic's
+        // admins (a tenant admin token), not the API tokens n8n holds.
+        registrar.route(
+            "DELETE", "/greetings",
+            [](miconsul::Context& context, const miconsul::Request&) {
+                const Json result = context.sql("DELETE FROM hello_greetings");
+                return Response::json({{"forgotten", result.value("affected_rows", 0)}});
+            },
+            MC_ACCESS_TENANT_ADMIN);
 
         // Every day at 09:00 tenant time: log how many people were greeted.
         registrar.schedule("daily-summary", "0 9 * * *", [](miconsul::Context& context) {

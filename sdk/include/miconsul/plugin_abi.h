@@ -58,7 +58,10 @@ typedef enum mc_log_level {
 /* Who may call a route. The host enforces it before the handler runs. */
 typedef enum mc_route_access {
     MC_ACCESS_TENANT = 0, /* a credential for this tenant (or a platform admin) is required */
-    MC_ACCESS_PUBLIC = 1  /* anyone; for links in messages, webhooks with their own signature */
+    MC_ACCESS_PUBLIC = 1, /* anyone; for links in messages, webhooks with their own signature */
+    /* Since ABI 1.2: a tenant admin token of this tenant (or a platform admin), not the API
+     * tokens n8n and the legacy system hold; for a plugin's settings pages and exports. */
+    MC_ACCESS_TENANT_ADMIN = 2
 } mc_route_access;
 
 /* Opaque handles. The host owns them; a plugin only passes them back. */
