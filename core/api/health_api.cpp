@@ -38,6 +38,13 @@ HttpResponse readiness(const HealthDependencies& deps) {
     } else {
         checks["redis"] = {{"status", "not configured"}};
     }
+    if (deps.rate_limit_mode) {
+        const std::string mode = deps.rate_limit_mode();
+        // Local limits still serve (each instance keeps its own budget): a detail, not unready.
+        checks["rate_limit"] = {
+            {"status", mode.rfind("shared", 0) == 0 || mode == "local" ? "ok" : "degraded"},
+            {"detail", mode}};
+    }
     if (deps.draining.load()) {
         checks["shutdown"] = {{"status", "draining"}};
         ready = false;

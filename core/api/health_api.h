@@ -9,6 +9,7 @@
 #include "storage/database.h"
 
 #include <atomic>
+#include <functional>
 #include <optional>
 #include <vector>
 
@@ -19,6 +20,8 @@ struct HealthDependencies {
     plugins::PluginRegistry& registry;
     std::optional<redis::RedisAddress> redis;  // nullopt when not configured
     const std::atomic<bool>& draining;
+    /// How rate limits are kept now ("shared (redis)", "local", "local (redis unreachable: …)").
+    std::function<std::string()> rate_limit_mode;
 };
 
 std::vector<routing::RouteDefinition> health_routes(const HealthDependencies& deps);

@@ -124,10 +124,8 @@ private:
 
     static HttpResponse issued_answer(const auth::IssuedToken& issued) {
         Json body = issued.record.to_json();
-        body["token"] = issued.token;  // the only time it is ever shown
-        auto response = HttpResponse::json(body, 201);
-        response.headers.emplace_back("Cache-Control", "no-store");
-        return response;
+        body["token"] = issued.token;          // the only time it is ever shown
+        return HttpResponse::json(body, 201);  // Cache-Control: no-store, as every answer
     }
 
     const TokensDependencies& deps_;

@@ -20,6 +20,9 @@ bool is_usable_request_id(std::string_view id) {
     });
 }
 
+// Management routes of one tenant: its first path parameter is the tenant.
+constexpr std::string_view kTenantManagement = "/api/v1/tenants/{id}";
+
 std::string join(const std::vector<std::string>& parts, std::string_view separator) {
     std::string joined;
     for (size_t i = 0; i < parts.size(); ++i) {
@@ -30,8 +33,12 @@ std::string join(const std::vector<std::string>& parts, std::string_view separat
 }
 }  // namespace
 
-Dispatcher::Dispatcher(const routing::Router& router, logging::Log log)
-    : router_(router), log_(std::move(log)), request_id_prefix_(ids::random_request_id()) {}
+Dispatcher::Dispatcher(const routing::Router& router, logging::Log log,
+                       ratelimit::TenantRateLimits* limits)
+    : router_(router),
+      log_(std::move(log)),
+      limits_(limits),
+      request_id_prefix_(ids::random_request_id()) {}
 
 std::string Dispatcher::next_request_id() const {
     return request_id_prefix_ + "-" + std::to_string(request_counter_.fetch_add(1) + 1);
@@ -54,7 +61,21 @@ HttpResponse Dispatcher::route(const HttpRequest& request, std::string& owner,
     for (const auto& [name, value] : match.params) {
         if (name == "tenant") tenant = value;
     }
-    return match.route->handler(request, match.params);
+    const std::string& pattern = match.route->pattern;
+    const bool management = pattern.rfind(kTenantManagement, 0) == 0;
+    if (management && !match.params.empty()) tenant = match.params.front().second;
+    if (limits_ == nullptr || tenant.empty()) return match.route->handler(request, match.params);
+    // The route's class: what follows the tenant ("/t/{tenant}/records/…" → records).
+    std::string route_class = "management";
+    if (!management) {
+        const size_t start = pattern.find('/', 3) + 1;  // past "/t/{tenant}"
+        route_class = pattern.substr(start, pattern.find('/', start) - start);
+    }
+    const auto decision = limits_->decide(request, tenant, route_class);
+    if (decision && !decision->allowed) return ratelimit::TenantRateLimits::refusal(*decision);
+    HttpResponse response = match.route->handler(request, match.params);
+    if (decision) ratelimit::TenantRateLimits::add_headers(*decision, response);
+    return response;
 }
 
 HttpResponse Dispatcher::handle(HttpRequest& request) const {
@@ -71,8 +92,8 @@ HttpResponse Dispatcher::handle(HttpRequest& request) const {
         log_.error("handler threw", {{"request_id", request.request_id},
                                      {"path", request.path},
                                      {"reason", failure.what()}});
-        response = HttpResponse::problem(500, "internal error",
-                                         {{"request_id", request.request_id}});
+        response =
+            HttpResponse::problem(500, "internal error", {{"request_id", request.request_id}});
     }
     response.headers.emplace_back("X-Request-Id", request.request_id);
     response.headers.emplace_back("X-Content-Type-Options", "nosniff");
@@ -80,8 +101,8 @@ HttpResponse Dispatcher::handle(HttpRequest& request) const {
     if (request.method == "HEAD") response.body.clear();
 
     if (!log_.enabled(spdlog::level::info)) return response;
-    const auto elapsed = std::chrono::duration<double, std::milli>(
-        std::chrono::steady_clock::now() - started);
+    const auto elapsed =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started);
     log_.info("request", {{"method", request.method},
                           {"path", request.path},
                           {"status", response.status},

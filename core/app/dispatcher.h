@@ -2,6 +2,8 @@
 // routing (404, 405 with Allow), the handler, response headers, HEAD, and one log line.
 #pragma once
 
+#include "ratelimit/tenant_limits.h"
+
 #include "http/message.h"
 #include "logging/log.h"
 #include "routing/router.h"
@@ -13,7 +15,9 @@ namespace miconsul::app {
 
 class Dispatcher {
 public:
-    Dispatcher(const routing::Router& router, logging::Log log);
+    /// `limits`: per-tenant rate limits applied to tenant routes; null for none.
+    Dispatcher(const routing::Router& router, logging::Log log,
+               ratelimit::TenantRateLimits* limits = nullptr);
 
     /// Never throws: a handler's exception becomes a 500 problem, logged with the request id.
     http::HttpResponse handle(http::HttpRequest& request) const;
@@ -26,6 +30,7 @@ private:
 
     const routing::Router& router_;
     logging::Log log_;
+    ratelimit::TenantRateLimits* limits_;
     // Request ids are this instance's random prefix plus a counter: unique across instances,
     // and far cheaper per request than drawing random bytes.
     const std::string request_id_prefix_;

@@ -41,6 +41,8 @@ struct Host::Parts {
     std::unique_ptr<auth::TokenStore> tokens;
     std::unique_ptr<auth::Access> access;
     std::unique_ptr<api::TokensDependencies> tokens_api;
+    std::unique_ptr<ratelimit::RateLimiter> rate_limiter;
+    std::unique_ptr<ratelimit::TenantRateLimits> tenant_limits;
     std::unique_ptr<plugins::HostServices> services;
     std::unique_ptr<plugins::PluginGateway> gateway;
     std::unique_ptr<api::HealthDependencies> health;
@@ -117,8 +119,16 @@ void Host::start() {
         redis_address = redis::parse_redis_url(config_.redis_url);
         if (!redis_address) throw std::runtime_error("redis_url is malformed");
     }
+    parts.rate_limiter = std::make_unique<ratelimit::RateLimiter>(redis_address, log_);
+    ratelimit::RateLimitPolicy rate_limits;
+    rate_limits.per_minute = config_.rate_limit;
+    rate_limits.tenants = config_.rate_limit_tenants;
+    rate_limits.classes = config_.rate_limit_classes;
+    parts.tenant_limits = std::make_unique<ratelimit::TenantRateLimits>(
+        *parts.rate_limiter, *parts.access, std::move(rate_limits));
     parts.health = std::make_unique<api::HealthDependencies>(
-        api::HealthDependencies{*parts.database, parts.registry, redis_address, draining_});
+        api::HealthDependencies{*parts.database, parts.registry, redis_address, draining_,
+                                [&limiter = *parts.rate_limiter] { return limiter.mode(); }});
     bus::BusOptions bus_options;
     bus_options.retry_base = std::chrono::milliseconds(config_.event_retry_base_ms);
     // A delivery's lease must outlast the slowest webhook call, or it would be taken twice.
@@ -227,7 +237,7 @@ void Host::start() {
     parts.bus->start();
     parts.outbox->start();
 
-    parts.dispatcher = std::make_unique<Dispatcher>(parts.router, log_);
+    parts.dispatcher = std::make_unique<Dispatcher>(parts.router, log_, parts.tenant_limits.get());
     http::ServerOptions options;
     options.host = config_.listen_host;
     options.port = config_.listen_port;

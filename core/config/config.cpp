@@ -57,6 +57,24 @@ Setter text_setter(Text Config::*field) {
     };
 }
 
+/// A JSON object of names to budgets (requests a minute, 0 to 1000000).
+Setter budgets_setter(std::map<std::string, int, std::less<>> Config::*field, std::string key) {
+    return [=](Config& config, const std::string& text) -> std::optional<std::string> {
+        const Json budgets = Json::parse(text, nullptr, false);
+        if (!budgets.is_object()) return key + " must be a JSON object of names to numbers";
+        std::map<std::string, int, std::less<>> parsed;
+        for (const auto& [name, value] : budgets.items()) {
+            if (!value.is_number_integer() || value.get<long long>() < 0 ||
+                value.get<long long>() > 1000000) {
+                return key + "." + name + " must be a number from 0 to 1000000";
+            }
+            parsed[name] = value.get<int>();
+        }
+        config.*field = std::move(parsed);
+        return std::nullopt;
+    };
+}
+
 const std::vector<std::pair<std::string, Setter>>& setters() {
     static const std::vector<std::pair<std::string, Setter>> table = {
         {"listen", parse_listen},
@@ -160,6 +178,9 @@ const std::vector<std::pair<std::string, Setter>>& setters() {
          number_setter(&Config::message_retry_base_ms, 100, 3600000, "message_retry_base_ms")},
         {"message_max_attempts",
          number_setter(&Config::message_max_attempts, 1, 50, "message_max_attempts")},
+        {"rate_limit", number_setter(&Config::rate_limit, 0, 1000000, "rate_limit")},
+        {"rate_limit_tenants", budgets_setter(&Config::rate_limit_tenants, "rate_limit_tenants")},
+        {"rate_limit_classes", budgets_setter(&Config::rate_limit_classes, "rate_limit_classes")},
         {"token_expiry_days",
          number_setter(&Config::token_expiry_days, 1, 3650, "token_expiry_days")},
         {"token_rotation_overlap_hours", number_setter(&Config::token_rotation_overlap_hours, 0,

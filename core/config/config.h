@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -48,6 +49,9 @@ struct Config {
     int message_timeout_ms = 30000;     // one attempt at a provider
     int message_retry_base_ms = 30000;  // first retry of a failed attempt; doubled each time
     int message_max_attempts = 8;
+    int rate_limit = 100;  // requests a minute per tenant (MICONSUL_RATE_LIMIT); 0: none
+    std::map<std::string, int, std::less<>> rate_limit_tenants;  // tenant id → its own budget
+    std::map<std::string, int, std::less<>> rate_limit_classes;  // route class → own budget
     int token_expiry_days = 30;             // lifetime of an API token when its request names none
     int token_rotation_overlap_hours = 24;  // how long a rotated token keeps working
     /// Hex SHA-256 of the admin bearer token. The token itself never sits in a file.

@@ -27,8 +27,7 @@ protected:
                                         scratch_.path() / "plugins" / "test_counter.so");
     }
 
-    std::unique_ptr<HostProcess> start(const std::string& name,
-                                       const std::string& redis_url = "") {
+    std::unique_ptr<HostProcess> start(const std::string& name, const std::string& redis_url = "") {
         const auto data = scratch_.path() / name;
         std::filesystem::create_directories(data);
         std::map<std::string, std::string> environment = {{"MICONSUL_SCHEDULER_TICK_MS", "200"},
@@ -40,14 +39,16 @@ protected:
     }
 
     static void setup_tenant(const HostProcess& host) {
-        ASSERT_EQ(host.http().send("POST", "/api/v1/tenants",
-                                   R"({"id":"sol","name":"Sol","timezone":"UTC"})", kAdmin)
+        ASSERT_EQ(host.http()
+                      .send("POST", "/api/v1/tenants",
+                            R"({"id":"sol","name":"Sol","timezone":"UTC"})", kAdmin)
                       .status,
                   201);
-        ASSERT_EQ(host.http().send("PUT", "/api/v1/tenants/sol/plugins/counter",
-                                   R"({"enabled":true})", kAdmin)
-                      .status,
-                  200);
+        ASSERT_EQ(
+            host.http()
+                .send("PUT", "/api/v1/tenants/sol/plugins/counter", R"({"enabled":true})", kAdmin)
+                .status,
+            200);
     }
 
     // kind → {hits, distinct keys}
@@ -79,9 +80,9 @@ TEST_F(InstancesTest, EachInstantAndEachEventIsHandledOnceAcrossInstances) {
     setup_tenant(*a);
     for (int i = 0; i < 30; ++i) {
         const auto& host = i % 2 == 0 ? *a : *b;
-        ASSERT_EQ(host.http().send("POST", "/t/sol/events", R"({"type":"counter.bump"})", kAdmin)
-                      .status,
-                  202);
+        ASSERT_EQ(
+            host.http().send("POST", "/t/sol/events", R"({"type":"counter.bump"})", kAdmin).status,
+            202);
     }
     std::this_thread::sleep_for(std::chrono::seconds(4));  // about four every-second instants
     ASSERT_TRUE(eventually([&] { return hits(*a)["event"].first >= 30; }, 10));
@@ -101,13 +102,13 @@ TEST_F(InstancesTest, WithRedisStreamsEachEventIsHandledOnce) {
     auto a = start("a", *redis);
     auto b = start("b", *redis);
     setup_tenant(*a);
-    ASSERT_TRUE(eventually([&] { return b->http().get("/t/sol/counter/hits", kAdmin).status == 200; },
-                           5));
+    ASSERT_TRUE(
+        eventually([&] { return b->http().get("/t/sol/counter/hits", kAdmin).status == 200; }, 5));
     for (int i = 0; i < 40; ++i) {
         const auto& host = i % 2 == 0 ? *a : *b;
-        ASSERT_EQ(host.http().send("POST", "/t/sol/events", R"({"type":"counter.bump"})", kAdmin)
-                      .status,
-                  202);
+        ASSERT_EQ(
+            host.http().send("POST", "/t/sol/events", R"({"type":"counter.bump"})", kAdmin).status,
+            202);
     }
     ASSERT_TRUE(eventually([&] { return hits(*a)["event"].first >= 40; }, 10));
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
@@ -154,7 +155,8 @@ TEST_F(InstancesTest, EventsPublishedWhileRedisIsDownAreDeliveredNothingLost) {
     setup_tenant(*a);
     auto bump = [&](int count) {
         for (int i = 0; i < count; ++i) {
-            ASSERT_EQ(a->http().send("POST", "/t/sol/events", R"({"type":"counter.bump"})", kAdmin)
+            ASSERT_EQ(a->http()
+                          .send("POST", "/t/sol/events", R"({"type":"counter.bump"})", kAdmin)
                           .status,
                       202);
         }
@@ -179,8 +181,9 @@ TEST_F(InstancesTest, EventsPublishedWhileRedisIsDownAreDeliveredNothingLost) {
 TEST_F(InstancesTest, RunOfAKilledInstanceIsRecoveredByAnother) {
     auto a = start("a");
     setup_tenant(*a);
-    ASSERT_EQ(a->http().send("POST", "/api/v1/tenants/sol/plugins/counter/schedules/slow/run",
-                             R"({"wait": false})", kAdmin)
+    ASSERT_EQ(a->http()
+                  .send("POST", "/api/v1/tenants/sol/plugins/counter/schedules/slow/run",
+                        R"({"wait": false})", kAdmin)
                   .status,
               202);
     ASSERT_TRUE(a->log_contains("slow run started", std::chrono::seconds(5)));
@@ -226,4 +229,50 @@ TEST_F(InstancesTest, EventOfAKilledInstanceIsRedeliveredAndHandled) {
     EXPECT_EQ(deliveries[0]["event_id"], published.json()["id"]);
     EXPECT_EQ(deliveries[0]["attempts"], 2);
 }
+TEST_F(InstancesTest, TwoInstancesOnOneRedisLetATenantThroughAtMostItsBudget) {
+    OwnRedis redis;
+    ASSERT_TRUE(redis.ping());
+    const auto data_a = scratch_.path() / "limited-a";
+    const auto data_b = scratch_.path() / "limited-b";
+    std::filesystem::create_directories(data_a);
+    std::filesystem::create_directories(data_b);
+    const std::map<std::string, std::string> environment = {{"MICONSUL_REDIS_URL", redis.url()},
+                                                            {"MICONSUL_RATE_LIMIT", "20"}};
+    HostProcess a(HostOptions{data_a, scratch_.path() / "plugins", database_url_, environment});
+    HostProcess b(HostOptions{data_b, scratch_.path() / "plugins", database_url_, environment});
+    setup_tenant(a);
+    const auto issued =
+        a.http().send("POST", "/api/v1/tenants/sol/tokens", R"({"kind":"api"})", kAdmin);
+    ASSERT_EQ(issued.status, 201);
+    const std::vector<std::string> n8n = {"Authorization: Bearer " +
+                                          json::parse(issued.body)["token"].get<std::string>()};
+
+    int allowed = 0, limited = 0;
+    const auto started = std::chrono::steady_clock::now();
+    for (int i = 0; i < 40; ++i) {
+        const auto answer = (i % 2 == 0 ? a : b).http().get("/t/sol/counter/hits", n8n);
+        if (answer.status == 200) {
+            ++allowed;
+            EXPECT_EQ(answer.header("ratelimit-limit"), "20");
+            EXPECT_FALSE(answer.header("ratelimit-remaining").empty());
+        } else {
+            ASSERT_EQ(answer.status, 429) << answer.body;
+            ++limited;
+            EXPECT_GE(std::stoi(answer.header("retry-after")), 1);
+            EXPECT_EQ(answer.header("ratelimit-remaining"), "0");
+            EXPECT_FALSE(answer.header("ratelimit-reset").empty());
+        }
+    }
+    const auto seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    // 20 at once, and one more every 3 s refilled while the test ran.
+    EXPECT_GE(allowed, 20);
+    EXPECT_LE(allowed, 20 + static_cast<int>(seconds / 3) + 1) << "one budget for both instances";
+    EXPECT_EQ(allowed + limited, 40);
+    EXPECT_EQ(a.http().get("/t/sol/counter/hits", kAdmin).status, 200)
+        << "platform admins are not limited";
+    EXPECT_EQ(json::parse(a.http().get("/readyz").body)["checks"]["rate_limit"]["detail"],
+              "shared (redis)");
+}
+
 }  // namespace
