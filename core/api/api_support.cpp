@@ -105,4 +105,17 @@ Json query_filters(const http::HttpRequest& request, std::initializer_list<const
     return filters;
 }
 
+void record_change(audit::AuditLog& audit, const auth::Access& access,
+                   const http::HttpRequest& request, const std::string& tenant_id,
+                   const std::string& action, Json detail) {
+    audit::Entry entry;
+    entry.actor = access.identify(request).actor();
+    entry.tenant_id = tenant_id;
+    entry.action = action;
+    entry.client_address = request.client_address;
+    entry.request_id = request.request_id;
+    entry.detail = std::move(detail);
+    audit.record_change(std::move(entry));
+}
+
 }  // namespace miconsul::api

@@ -2,6 +2,7 @@
 // guard. Every error leaves here as application/problem+json.
 #pragma once
 
+#include "audit/audit_log.h"
 #include "auth/access.h"
 #include "http/message.h"
 #include "records/records.h"
@@ -111,6 +112,12 @@ http::HttpResponse for_active_tenant(const auth::Access& access,
     }
     return work(*snapshot);
 }
+
+/// Records a change in the audit log as made by the caller of `request` (docs/security.md).
+/// Throws when it cannot be written: a change that cannot be audited is answered 500.
+void record_change(audit::AuditLog& audit, const auth::Access& access,
+                   const http::HttpRequest& request, const std::string& tenant_id,
+                   const std::string& action, Json detail);
 
 /// The management API's 404 for a tenant id that does not exist.
 http::HttpResponse tenant_not_found(const std::string& tenant_id);

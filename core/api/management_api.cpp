@@ -107,6 +107,30 @@ class Handlers {
 public:
     explicit Handlers(const ManagementDependencies& deps) : deps_(deps) {}
 
+    // GET /api/v1/audit?tenant=&actor=&kind=&from=&to=
+    HttpResponse list_audit(const HttpRequest& request, const PathParams&) const {
+        auto limit = page_limit(request);
+        if (auto* problem = std::get_if<HttpResponse>(&limit)) return std::move(*problem);
+        Json filters = query_filters(request, {"actor", "kind", "from", "to"});
+        if (const auto tenant = request.query_value("tenant"); !tenant.empty()) {
+            filters["tenant_id"] = std::string(tenant);
+        }
+        for (const char* bound : {"from", "to"}) {
+            if (filters.contains(bound) &&
+                !clock::parse_rfc3339(filters[bound].get<std::string>())) {
+                return invalid_fields(
+                    "bad filter",
+                    Json::array({{{"field", bound}, {"message", "must be RFC 3339"}}}));
+            }
+            if (filters.contains(bound)) {
+                filters[bound] =
+                    clock::rfc3339_utc(*clock::parse_rfc3339(filters[bound].get<std::string>()));
+            }
+        }
+        return page_response(deps_.audit.list(filters, std::string(request.query_value("cursor")),
+                                              std::get<size_t>(limit)));
+    }
+
     // Every route with who may call it: what an operator audits, and what the tests walk.
     HttpResponse list_routes(const HttpRequest&, const PathParams&) const {
         Json items = Json::array();
@@ -149,6 +173,8 @@ public:
             return HttpResponse::problem(409, "a tenant '" + tenant.id + "' already exists");
         }
         deps_.log.info("tenant created", {{"tenant", tenant.id}});
+        record_change(deps_.audit, deps_.access, request, tenant.id, "tenant.created",
+                      {{"after", deps_.tenants.find(tenant.id)->tenant.to_json()}});
         emit(tenant.id, "tenant.created",
              {{"id", tenant.id}, {"name", tenant.name}, {"timezone", tenant.timezone}});
         HttpResponse created =
@@ -197,6 +223,9 @@ public:
         tenant.status = body.value("status", tenant.status);
         deps_.tenants.update(tenant);
         deps_.log.info("tenant updated", {{"tenant", id}, {"status", tenant.status}});
+        record_change(deps_.audit, deps_.access, request, id, "tenant.updated",
+                      {{"before", snapshot->tenant.to_json()},
+                       {"after", deps_.tenants.find(id)->tenant.to_json()}});
         emit(id, "tenant.updated", {{"id", id}, {"changes", body}});
         if (tenant.status != snapshot->tenant.status) {
             emit(id, tenant.status == "suspended" ? "tenant.suspended" : "tenant.reactivated",
@@ -271,6 +300,10 @@ public:
         const Json before = stored_settings(id, name);
         const bool was_enabled = deps_.tenants.find(id)->enabled_settings.count(name) != 0;
         deps_.tenants.set_enablement(id, name, enabled, settings);
+        record_change(deps_.audit, deps_.access, request, id, "plugin.enablement",
+                      {{"plugin", name},
+                       {"before", {{"enabled", was_enabled}, {"settings", before}}},
+                       {"after", {{"enabled", enabled}, {"settings", settings}}}});
         if (enabled != was_enabled) {
             emit(id, enabled ? "plugin.enabled" : "plugin.disabled", {{"plugin", name}});
         }
@@ -334,6 +367,7 @@ std::vector<routing::RouteDefinition> management_routes(const ManagementDependen
     };
     return {
         route("GET", "/api/v1/routes", &Handlers::list_routes),
+        route("GET", "/api/v1/audit", &Handlers::list_audit),
         route("GET", "/api/v1/plugins", &Handlers::list_plugins),
         route("GET", "/api/v1/plugins/{name}", &Handlers::get_plugin),
         route("POST", "/api/v1/tenants", &Handlers::create_tenant),

@@ -21,6 +21,7 @@ struct ManagementDependencies {
     bus::Bus& bus;
     logging::Log log;
     const auth::Access& access;
+    audit::AuditLog& audit;         // changes are recorded here
     const routing::Router& router;  // for GET /api/v1/routes
 };
 

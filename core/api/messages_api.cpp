@@ -95,8 +95,12 @@ public:
         if (!deps_.tenants.find(tenant)) return tenant_not_found(tenant);
         auto parsed = parse_json_object(request);
         if (auto* problem = std::get_if<HttpResponse>(&parsed)) return std::move(*problem);
+        const Json before = deps_.settings.public_view(tenant);
         const Json errors = deps_.settings.replace(tenant, std::get<Json>(parsed));
         if (!errors.empty()) return invalid_fields("the messaging settings are not valid", errors);
+        // The public view on both sides: secrets appear only as whether they are set.
+        record_change(deps_.audit, deps_.access, request, tenant, "messaging.settings",
+                      {{"before", before}, {"after", deps_.settings.public_view(tenant)}});
         return HttpResponse::json(deps_.settings.public_view(tenant));
     }
 

@@ -25,6 +25,7 @@ struct MessagesDependencies {
     const clock::Clock& clock;
     logging::Log log;
     const auth::Access& access;
+    audit::AuditLog& audit;  // changes are recorded here
 };
 
 std::vector<routing::RouteDefinition> messages_routes(const MessagesDependencies& deps);

@@ -36,16 +36,22 @@ public:
             const auto issued = deps_.tokens.rotate(
                 token.id, std::chrono::duration_cast<std::chrono::seconds>(deps_.rotation_overlap),
                 lifetime_of(token));
-            if (!issued)
+            if (!issued) {
                 return HttpResponse::problem(409, "a revoked or expired token cannot be rotated");
+            }
+            record_change(deps_.audit, deps_.access, request, token.tenant_id, "token.rotated",
+                          {{"token", token.id}, {"replaced_by", issued->record.id}});
             return issued_answer(*issued);
         });
     }
 
     HttpResponse revoke(const HttpRequest& request, const PathParams& params) const {
         return for_token(request, params, [&](const auth::TokenRecord& token) {
-            if (!deps_.tokens.revoke(token.id))
+            if (!deps_.tokens.revoke(token.id)) {
                 return HttpResponse::problem(409, "the token is revoked already");
+            }
+            record_change(deps_.audit, deps_.access, request, token.tenant_id, "token.revoked",
+                          {{"token", token.id}});
             return HttpResponse::no_content();
         });
     }
@@ -87,7 +93,10 @@ private:
             }
         }
         if (!errors.empty()) return invalid_fields("the token request is not valid", errors);
-        return issued_answer(deps_.tokens.issue(kind, tenant, label.get<std::string>(), lifetime));
+        const auto issued = deps_.tokens.issue(kind, tenant, label.get<std::string>(), lifetime);
+        record_change(deps_.audit, deps_.access, request, tenant, "token.issued",
+                      {{"after", issued.record.to_json()}});  // never the token itself
+        return issued_answer(issued);
     }
 
     HttpResponse list(const std::string& tenant) const {

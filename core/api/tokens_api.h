@@ -16,6 +16,7 @@ struct TokensDependencies {
     auth::TokenStore& tokens;
     tenants::TenantStore& tenants;
     const auth::Access& access;
+    audit::AuditLog& audit;                        // changes are recorded here
     std::chrono::hours default_lifetime{24 * 30};  // when the request names none
     std::chrono::hours rotation_overlap{24};       // how long a rotated token keeps working
 };

@@ -34,18 +34,21 @@ std::string join(const std::vector<std::string>& parts, std::string_view separat
 }  // namespace
 
 Dispatcher::Dispatcher(const routing::Router& router, logging::Log log,
-                       ratelimit::TenantRateLimits* limits)
+                       ratelimit::TenantRateLimits* limits, audit::AuditLog* audit,
+                       const auth::Access* access)
     : router_(router),
       log_(std::move(log)),
       limits_(limits),
+      audit_(audit),
+      access_(access),
       request_id_prefix_(ids::random_request_id()) {}
 
 std::string Dispatcher::next_request_id() const {
     return request_id_prefix_ + "-" + std::to_string(request_counter_.fetch_add(1) + 1);
 }
 
-HttpResponse Dispatcher::route(const HttpRequest& request, std::string& owner,
-                               std::string& tenant) const {
+HttpResponse Dispatcher::route(const HttpRequest& request, std::string& owner, std::string& tenant,
+                               std::string& route_pattern) const {
     routing::RouteMatch match = router_.find(request.method, request.path);
     using Outcome = routing::RouteMatch::Outcome;
     if (match.outcome == Outcome::path_not_found) {
@@ -58,6 +61,7 @@ HttpResponse Dispatcher::route(const HttpRequest& request, std::string& owner,
         return response;
     }
     owner = match.route->owner;
+    route_pattern = match.route->pattern;
     for (const auto& [name, value] : match.params) {
         if (name == "tenant") tenant = value;
     }
@@ -84,10 +88,10 @@ HttpResponse Dispatcher::handle(HttpRequest& request) const {
     request.request_id =
         is_usable_request_id(caller_id) ? std::string(caller_id) : next_request_id();
 
-    std::string owner, tenant;
+    std::string owner, tenant, pattern;
     HttpResponse response;
     try {
-        response = route(request, owner, tenant);
+        response = route(request, owner, tenant, pattern);
     } catch (const std::exception& failure) {
         log_.error("handler threw", {{"request_id", request.request_id},
                                      {"path", request.path},
@@ -100,9 +104,21 @@ HttpResponse Dispatcher::handle(HttpRequest& request) const {
     response.headers.emplace_back("Cache-Control", "no-store");
     if (request.method == "HEAD") response.body.clear();
 
-    if (!log_.enabled(spdlog::level::info)) return response;
     const auto elapsed =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started);
+    // Every call but the probes load balancers make every few seconds.
+    if (audit_ != nullptr && access_ != nullptr && pattern != "/healthz" && pattern != "/readyz") {
+        audit::Entry entry;
+        entry.actor = access_->identify(request).actor();
+        entry.tenant_id = tenant;
+        entry.action = request.method + " " + (pattern.empty() ? request.path : pattern);
+        entry.status = response.status;
+        entry.duration_ms = std::round(elapsed.count() * 1000) / 1000;
+        entry.client_address = request.client_address;
+        entry.request_id = request.request_id;
+        audit_->record_call(std::move(entry));
+    }
+    if (!log_.enabled(spdlog::level::info)) return response;
     log_.info("request", {{"method", request.method},
                           {"path", request.path},
                           {"status", response.status},

@@ -41,6 +41,7 @@ struct Host::Parts {
     std::unique_ptr<auth::TokenStore> tokens;
     std::unique_ptr<auth::Access> access;
     std::unique_ptr<api::TokensDependencies> tokens_api;
+    std::unique_ptr<audit::AuditLog> audit;
     std::unique_ptr<ratelimit::RateLimiter> rate_limiter;
     std::unique_ptr<ratelimit::TenantRateLimits> tenant_limits;
     std::unique_ptr<plugins::HostServices> services;
@@ -96,6 +97,9 @@ void Host::start() {
             {{"hint", "set MICONSUL_ADMIN_TOKEN, or create one with miconsul-host admin create"}});
     }
     parts.tokens = std::make_unique<auth::TokenStore>(*parts.database, parts.clock, log_);
+    parts.audit = std::make_unique<audit::AuditLog>(
+        *parts.database, parts.clock, log_, std::chrono::hours(24 * config_.audit_retention_days));
+    parts.audit->start();
     parts.access = std::make_unique<auth::Access>(config_.admin_token_sha256, *parts.tokens);
     parts.services =
         std::make_unique<plugins::HostServices>(plugins::HostServices{*parts.database, log_});
@@ -107,7 +111,7 @@ void Host::start() {
             return access.check(request, need, tenant_id);
         });
     parts.tokens_api = std::make_unique<api::TokensDependencies>(
-        api::TokensDependencies{*parts.tokens, *parts.tenants, *parts.access,
+        api::TokensDependencies{*parts.tokens, *parts.tenants, *parts.access, *parts.audit,
                                 std::chrono::hours(24 * config_.token_expiry_days),
                                 std::chrono::hours(config_.token_rotation_overlap_hours)});
     if (auto problem = parts.router.add_all(api::tokens_routes(*parts.tokens_api))) {
@@ -193,15 +197,15 @@ void Host::start() {
     parts.outbox->set_bus(parts.bus.get());
     parts.services->outbox = parts.outbox.get();
     parts.services->tenants = parts.tenants.get();
-    parts.messages_api = std::make_unique<api::MessagesDependencies>(
-        api::MessagesDependencies{*parts.outbox, *parts.messaging, *parts.records, *parts.tenants,
-                                  parts.registry, *parts.bus, parts.clock, log_, *parts.access});
+    parts.messages_api = std::make_unique<api::MessagesDependencies>(api::MessagesDependencies{
+        *parts.outbox, *parts.messaging, *parts.records, *parts.tenants, parts.registry, *parts.bus,
+        parts.clock, log_, *parts.access, *parts.audit});
     if (auto problem = parts.router.add_all(api::messages_routes(*parts.messages_api))) {
         throw std::logic_error(*problem);
     }
     parts.management = std::make_unique<api::ManagementDependencies>(
         api::ManagementDependencies{*parts.tenants, parts.registry, *parts.database, *parts.bus,
-                                    log_, *parts.access, parts.router});
+                                    log_, *parts.access, *parts.audit, parts.router});
     if (auto problem = parts.router.add_all(api::health_routes(*parts.health))) {
         throw std::logic_error(*problem);
     }
@@ -237,7 +241,8 @@ void Host::start() {
     parts.bus->start();
     parts.outbox->start();
 
-    parts.dispatcher = std::make_unique<Dispatcher>(parts.router, log_, parts.tenant_limits.get());
+    parts.dispatcher = std::make_unique<Dispatcher>(parts.router, log_, parts.tenant_limits.get(),
+                                                    parts.audit.get(), parts.access.get());
     http::ServerOptions options;
     options.host = config_.listen_host;
     options.port = config_.listen_port;
@@ -299,6 +304,7 @@ void Host::stop() {
     if (parts_->scheduler) parts_->scheduler->stop();
     if (parts_->outbox) parts_->outbox->stop();
     if (parts_->bus) parts_->bus->stop();
+    if (parts_->audit) parts_->audit->stop();  // after the listener: the last calls are written
     log_.info("stopped");
 }
 

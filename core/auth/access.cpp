@@ -41,6 +41,13 @@ Access::Access(std::string admin_token_sha256, TokenStore& tokens)
     : admin_token_sha256_(std::move(admin_token_sha256)), tokens_(tokens) {}
 
 Caller Access::identify(const http::HttpRequest& request) const {
+    if (const auto* known = std::any_cast<Caller>(&request.caller)) return *known;
+    Caller caller = look_up(request);
+    request.caller = caller;
+    return caller;
+}
+
+Caller Access::look_up(const http::HttpRequest& request) const {
     Caller caller;
     const std::string_view presented = bearer_token(request.header("authorization"));
     if (presented.empty()) return caller;

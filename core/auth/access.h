@@ -50,12 +50,15 @@ public:
     /// `admin_token_sha256`: the configured admin token's hash ("" for none).
     Access(std::string admin_token_sha256, TokenStore& tokens);
 
+    /// Who calls: looked up once per request, then remembered on it.
     Caller identify(const http::HttpRequest& request) const;
 
     /// identify, then judge.
     Verdict check(const http::HttpRequest& request, Need need, std::string_view tenant_id) const;
 
 private:
+    Caller look_up(const http::HttpRequest& request) const;
+
     std::string admin_token_sha256_;
     TokenStore& tokens_;
 };

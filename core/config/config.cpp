@@ -181,6 +181,8 @@ const std::vector<std::pair<std::string, Setter>>& setters() {
         {"rate_limit", number_setter(&Config::rate_limit, 0, 1000000, "rate_limit")},
         {"rate_limit_tenants", budgets_setter(&Config::rate_limit_tenants, "rate_limit_tenants")},
         {"rate_limit_classes", budgets_setter(&Config::rate_limit_classes, "rate_limit_classes")},
+        {"audit_retention_days",
+         number_setter(&Config::audit_retention_days, 1, 3650, "audit_retention_days")},
         {"token_expiry_days",
          number_setter(&Config::token_expiry_days, 1, 3650, "token_expiry_days")},
         {"token_rotation_overlap_hours", number_setter(&Config::token_rotation_overlap_hours, 0,

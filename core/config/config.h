@@ -52,6 +52,7 @@ struct Config {
     int rate_limit = 100;  // requests a minute per tenant (MICONSUL_RATE_LIMIT); 0: none
     std::map<std::string, int, std::less<>> rate_limit_tenants;  // tenant id → its own budget
     std::map<std::string, int, std::less<>> rate_limit_classes;  // route class → own budget
+    int audit_retention_days = 90;          // audit entries older than this are deleted
     int token_expiry_days = 30;             // lifetime of an API token when its request names none
     int token_rotation_overlap_hours = 24;  // how long a rotated token keeps working
     /// Hex SHA-256 of the admin bearer token. The token itself never sits in a file.

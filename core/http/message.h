@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <any>
+
 #include <string>
 #include <string_view>
 #include <utility>
@@ -21,6 +23,10 @@ struct HttpRequest {
     std::string body;
     std::string request_id;
     std::string client_address;
+    /// Who the caller is, once the access module has looked it up (an auth::Caller): the rate
+    /// limiter, the route's guard and the audit log ask once per request, not three times.
+    /// One request is handled by one thread.
+    mutable std::any caller;
 
     /// First header of that lower-case name, or empty.
     std::string_view header(std::string_view lower_case_name) const;

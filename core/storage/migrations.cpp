@@ -317,6 +317,24 @@ CREATE TABLE api_tokens (
 );
 CREATE INDEX api_tokens_by_tenant ON api_tokens (tenant_id, created_at);
 )sql"},
+        {9, "audit log",
+         R"sql(
+CREATE TABLE audit_log (
+  id TEXT PRIMARY KEY,
+  time TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  tenant_id TEXT NOT NULL,
+  action TEXT NOT NULL,
+  status INTEGER NOT NULL,
+  duration_ms REAL NOT NULL,
+  client_address TEXT NOT NULL,
+  request_id TEXT NOT NULL,
+  detail TEXT
+);
+CREATE INDEX audit_log_by_time ON audit_log (time);
+CREATE INDEX audit_log_by_tenant ON audit_log (tenant_id, id);
+)sql"},
     };
     return migrations;
 }

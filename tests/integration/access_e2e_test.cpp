@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <regex>
+#include <thread>
 
 namespace {
 using miconsul::testing::HostOptions;
@@ -248,6 +249,67 @@ TEST_P(AccessTest, TheFirstPlatformAdminComesFromTheCommandLine) {
     ASSERT_EQ(listed.size(), 1u);
     EXPECT_EQ(listed[0]["label"], "first");
     EXPECT_EQ(listed[0]["kind"], "platform");
+}
+
+TEST_P(AccessTest, EveryCallAndEveryChangeIsInTheAuditLogWithWhoDidIt) {
+    const json sol_admin =
+        issue("/api/v1/tenants/sol/tokens", {{"kind", "admin"}, {"label", "panel"}});
+    const std::string token_actor = "token:" + sol_admin["id"].get<std::string>();
+    ASSERT_EQ(host_->http()
+                  .send("PUT", "/api/v1/tenants/sol/plugins/hello",
+                        R"({"enabled": true, "settings": {"greeting": "Buenas"}})",
+                        bearer(sol_admin["token"]))
+                  .status,
+              200);
+    EXPECT_EQ(host_->http().get("/t/sol/hello/greetings", bearer(sol_admin["token"])).status, 200);
+    EXPECT_EQ(host_->http().get("/t/sol/hello/greetings", bearer("wrong")).status, 401);
+
+    json items;
+    for (int i = 0; i < 50; ++i) {  // calls are written in batches, a fraction of a second later
+        items = json::parse(
+            host_->http().get("/api/v1/audit?tenant=sol&limit=200", kAdmin).body)["items"];
+        // Both calls to greetings (200 and 401) are in once the 401, the later one, is.
+        const bool refused_written = items.dump().find("\"status\":401") != std::string::npos;
+        if (refused_written) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    bool saw_change = false, saw_call = false, saw_refused = false, saw_token = false;
+    for (const auto& item : items) {
+        for (const char* field : {"time", "actor", "action", "status", "kind", "request_id"}) {
+            EXPECT_TRUE(item.contains(field)) << field;
+        }
+        EXPECT_EQ(item["tenant"], "sol");
+        // The fixture enabled hello as "admin"; this test changed its settings with the token.
+        if (item["action"] == "plugin.enablement" && item["actor"] == token_actor) {
+            saw_change = true;
+            EXPECT_EQ(item["detail"]["before"]["settings"]["greeting"], "Hola");
+            EXPECT_EQ(item["detail"]["after"]["settings"]["greeting"], "Buenas");
+        }
+        if (item["action"] == "GET /t/{tenant}/hello/greetings" && item["status"] == 200) {
+            saw_call = true;
+            EXPECT_EQ(item["actor"], token_actor);
+            EXPECT_EQ(item["client_address"], "127.0.0.1");
+        }
+        if (item["action"] == "GET /t/{tenant}/hello/greetings" && item["status"] == 401) {
+            saw_refused = true;
+            EXPECT_EQ(item["actor"], "unrecognised");
+        }
+        if (item["action"] == "token.issued") {
+            saw_token = true;
+            EXPECT_EQ(item["actor"], "admin");
+            EXPECT_EQ(item.dump().find(sol_admin["token"].get<std::string>()), std::string::npos)
+                << "never the token";
+        }
+    }
+    EXPECT_TRUE(saw_change && saw_call && saw_refused && saw_token) << items.dump(1);
+    const auto changes =
+        json::parse(host_->http()
+                        .get("/api/v1/audit?tenant=sol&kind=change&actor=" + token_actor, kAdmin)
+                        .body)["items"];
+    ASSERT_EQ(changes.size(), 1u);
+    EXPECT_EQ(host_->http().get("/api/v1/audit?from=yesterday", kAdmin).status, 400);
+    EXPECT_EQ(host_->http().get("/api/v1/audit", bearer(sol_admin["token"])).status, 403)
+        << "the platform's log is the platform's";
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, AccessTest, ::testing::Values("sqlite", "postgresql"));
