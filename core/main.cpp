@@ -1,6 +1,7 @@
 // miconsul-host: reads its configuration, starts the host, and serves until SIGTERM or SIGINT.
 #include "app/host.h"
 #include "auth/tokens.h"
+#include "cli/tenant_files.h"
 #include "clock/clock.h"
 #include "config/config.h"
 #include "logging/log.h"
@@ -16,6 +17,7 @@
 #include <charconv>
 #include <csignal>
 #include <cstring>
+#include <fstream>
 #include <iostream>
 #include <optional>
 #include <string_view>
@@ -30,6 +32,11 @@ Usage:
                                          report every configuration problem; exit 1 if any
   miconsul-host admin create [--label TEXT] [--expires-in-days N] [--config FILE]
                                          issue a platform admin API token and print it once
+  miconsul-host apply -f FILE [--dry-run] [--url URL]
+                                         make a tenant's settings and enabled plugins match
+                                         FILE (config/tenants/<tenant>.json); print the diff
+  miconsul-host export TENANT [-o FILE] [--url URL]
+                                         write a tenant's configuration as such a file
   miconsul-host --version                print the host and SDK ABI versions
   miconsul-host --help                   this text
 
@@ -37,6 +44,8 @@ FILE is JSON (comments allowed); without --config, MICONSUL_CONFIG names it, els
 defaults apply. Each key can be overridden by MICONSUL_<KEY>, e.g. MICONSUL_LISTEN=host:port,
 MICONSUL_DATA_DIR, MICONSUL_DATABASE_URL, MICONSUL_REDIS_URL, MICONSUL_PLUGIN_DIR,
 MICONSUL_LOG_LEVEL, and MICONSUL_ADMIN_TOKEN (the admin bearer token; hashed at once).
+apply and export call the running host's API at URL (default: the configured listen
+address) with the platform admin token in MICONSUL_TOKEN (or MICONSUL_ADMIN_TOKEN).
 See docs/operations.md.
 )";
 
@@ -48,6 +57,12 @@ struct Arguments {
     bool admin_create = false;
     std::string label = "platform admin";
     std::optional<int> expires_in_days;
+    bool apply = false;
+    std::optional<std::string> file;  // apply -f
+    bool dry_run = false;
+    std::optional<std::string> export_tenant;
+    std::optional<std::string> output;  // export -o
+    std::optional<std::string> url;
     std::optional<std::string> error;
 };
 
@@ -69,6 +84,18 @@ Arguments parse_arguments(int argc, char** argv) {
                    std::string_view(argv[i + 1]) == "create") {
             arguments.admin_create = true;
             ++i;
+        } else if (argument == "apply") {
+            arguments.apply = true;
+        } else if ((argument == "-f" || argument == "--file") && i + 1 < argc) {
+            arguments.file = argv[++i];
+        } else if (argument == "--dry-run") {
+            arguments.dry_run = true;
+        } else if (argument == "export" && i + 1 < argc) {
+            arguments.export_tenant = argv[++i];
+        } else if ((argument == "-o" || argument == "--output") && i + 1 < argc) {
+            arguments.output = argv[++i];
+        } else if (argument == "--url" && i + 1 < argc) {
+            arguments.url = argv[++i];
         } else if (argument == "--label" && i + 1 < argc) {
             arguments.label = argv[++i];
         } else if (argument == "--expires-in-days" && i + 1 < argc) {
@@ -85,6 +112,7 @@ Arguments parse_arguments(int argc, char** argv) {
             arguments.error = "unknown or incomplete argument: " + std::string(argument);
         }
     }
+    if (arguments.apply && !arguments.file) arguments.error = "apply needs -f FILE";
     return arguments;
 }
 
@@ -112,6 +140,45 @@ int create_platform_admin(const miconsul::config::Config& config, const Argument
         std::cerr << "cannot create the token: " << failure.what() << "\n";
         return 1;
     }
+}
+
+/// apply and export: the running host's API, with a platform admin token from the environment.
+int run_tenant_file_command(const miconsul::config::Config& config, const Arguments& arguments,
+                            const miconsul::config::EnvironmentLookup& environment) {
+    miconsul::cli::ApiTarget target;
+    if (arguments.url) {
+        target.base_url = *arguments.url;
+    } else {
+        // A host listening on every address is reached on loopback.
+        const bool any = config.listen_host == "0.0.0.0" || config.listen_host == "::";
+        target.base_url = "http://" + (any ? std::string("127.0.0.1") : config.listen_host) + ":" +
+                          std::to_string(config.listen_port);
+    }
+    if (auto token = environment("MICONSUL_TOKEN")) {
+        target.token = *token;
+    } else if (auto admin = environment("MICONSUL_ADMIN_TOKEN")) {
+        target.token = *admin;
+    } else {
+        std::cerr << "set MICONSUL_TOKEN to a platform admin token\n";
+        return 2;
+    }
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (arguments.apply) {
+        return miconsul::cli::apply_tenant_file(target, *arguments.file, arguments.dry_run,
+                                                std::cout, std::cerr);
+    }
+    if (!arguments.output) {
+        return miconsul::cli::export_tenant(target, *arguments.export_tenant, std::cout, std::cerr);
+    }
+    std::ofstream output(*arguments.output);
+    const int code =
+        miconsul::cli::export_tenant(target, *arguments.export_tenant, output, std::cerr);
+    output.close();
+    if (code == 0 && !output) {
+        std::cerr << "cannot write " << *arguments.output << "\n";
+        return 1;
+    }
+    return code;
 }
 
 }  // namespace
@@ -160,6 +227,9 @@ int main(int argc, char** argv) {
                                                       : miconsul::logging::LogFormat::plain);
     if (arguments.admin_create) {
         return create_platform_admin(config, arguments, log);
+    }
+    if (arguments.apply || arguments.export_tenant) {
+        return run_tenant_file_command(config, arguments, environment);
     }
 
     // libcurl's global state must be set up before any thread uses it.

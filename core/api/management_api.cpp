@@ -9,14 +9,12 @@
 namespace miconsul::api {
 
 namespace {
-using http::HttpRequest;
-using http::HttpResponse;
-using routing::PathParams;
-
 bool is_valid_locale(const std::string& locale) {
     static const std::regex pattern("^[a-z]{2,3}(-[A-Z]{2}|-[0-9]{3})?$");
     return std::regex_match(locale, pattern);
 }
+
+}  // namespace
 
 // Checks the fields a tenant body may carry; `creating` requires id, name and timezone.
 Json tenant_field_errors(const Json& body, bool creating) {
@@ -58,6 +56,11 @@ Json tenant_field_errors(const Json& body, bool creating) {
     }
     return errors;
 }
+
+namespace {
+using http::HttpRequest;
+using http::HttpResponse;
+using routing::PathParams;
 
 Json plugin_json(const plugins::PluginRecord& record) {
     Json item = {{"name", record.name},
@@ -169,14 +172,9 @@ public:
         tenant.name = body["name"];
         tenant.timezone = body["timezone"];
         tenant.locale = body.value("locale", tenant.locale);
-        if (!deps_.tenants.create(tenant)) {
+        if (!store_new_tenant(deps_, request, tenant)) {
             return HttpResponse::problem(409, "a tenant '" + tenant.id + "' already exists");
         }
-        deps_.log.info("tenant created", {{"tenant", tenant.id}});
-        record_change(deps_.audit, deps_.access, request, tenant.id, "tenant.created",
-                      {{"after", deps_.tenants.find(tenant.id)->tenant.to_json()}});
-        emit(tenant.id, "tenant.created",
-             {{"id", tenant.id}, {"name", tenant.name}, {"timezone", tenant.timezone}});
         HttpResponse created =
             HttpResponse::json(deps_.tenants.find(tenant.id)->tenant.to_json(), 201);
         created.headers.emplace_back("Location", "/api/v1/tenants/" + tenant.id);
@@ -221,147 +219,57 @@ public:
         tenant.timezone = body.value("timezone", tenant.timezone);
         tenant.locale = body.value("locale", tenant.locale);
         tenant.status = body.value("status", tenant.status);
-        deps_.tenants.update(tenant);
-        deps_.log.info("tenant updated", {{"tenant", id}, {"status", tenant.status}});
-        record_change(deps_.audit, deps_.access, request, id, "tenant.updated",
-                      {{"before", snapshot->tenant.to_json()},
-                       {"after", deps_.tenants.find(id)->tenant.to_json()}});
-        emit(id, "tenant.updated", {{"id", id}, {"changes", body}});
-        if (tenant.status != snapshot->tenant.status) {
-            emit(id, tenant.status == "suspended" ? "tenant.suspended" : "tenant.reactivated",
-                 {{"id", id}});
-        }
+        store_tenant_change(deps_, request, snapshot->tenant, tenant, body);
         return HttpResponse::json(deps_.tenants.find(id)->tenant.to_json());
     }
 
-    HttpResponse list_tenant_plugins(const HttpRequest&, const PathParams& params) const {
-        const std::string& id = path_param(params, "id");
-        if (!deps_.tenants.find(id)) return tenant_not_found(id);
-        Json items = Json::array();
-        for (const auto& enablement : deps_.tenants.enablements(id)) {
-            if (!enablement.enabled) continue;
-            items.push_back(enablement_json(id, enablement));
-        }
-        return HttpResponse::json({{"items", items}, {"next_cursor", nullptr}});
-    }
-
-    HttpResponse get_tenant_plugin(const HttpRequest&, const PathParams& params) const {
-        const std::string& id = path_param(params, "id");
-        const std::string& name = path_param(params, "plugin");
-        if (!deps_.tenants.find(id)) return tenant_not_found(id);
-        for (const auto& enablement : deps_.tenants.enablements(id)) {
-            if (enablement.plugin == name)
-                return HttpResponse::json(enablement_json(id, enablement));
-        }
-        return HttpResponse::json({{"tenant", id}, {"plugin", name}, {"enabled", false}});
-    }
-
-    HttpResponse put_tenant_plugin(const HttpRequest& request, const PathParams& params) const {
-        const std::string& id = path_param(params, "id");
-        const std::string& name = path_param(params, "plugin");
-        if (!deps_.tenants.find(id)) return tenant_not_found(id);
-        auto plugin = deps_.registry.find_loaded(name);
-        if (!plugin) return HttpResponse::problem(404, "no loaded plugin '" + name + "'");
-        if (plugin->manifest.scope != plugins::Scope::tenant) {
-            return HttpResponse::problem(409, "plugin '" + name +
-                                                  "' has platform scope: it is not enabled per "
-                                                  "tenant");
-        }
-        auto parsed = parse_json_object(request);
-        if (auto* problem = std::get_if<HttpResponse>(&parsed)) return std::move(*problem);
-        const Json& body = std::get<Json>(parsed);
-        Json errors = unknown_fields(body, {"enabled", "settings"});
-        if (!body.contains("enabled") || !body["enabled"].is_boolean()) {
-            errors.push_back({{"field", "/enabled"}, {"message", "is required: true or false"}});
-        }
-        if (body.contains("settings") && !body["settings"].is_object()) {
-            errors.push_back({{"field", "/settings"}, {"message", "must be an object"}});
-        }
-        if (!errors.empty()) return invalid_fields("the request is not valid", errors);
-
-        const bool enabled = body["enabled"].get<bool>();
-        Json settings = stored_settings(id, name);
-        if (body.contains("settings")) settings = body["settings"];
-        settings = settings::apply_defaults(plugin->manifest.settings_schema, settings);
-        if (enabled) {
-            for (const auto& failure :
-                 settings::validate(plugin->manifest.settings_schema, settings)) {
-                errors.push_back(
-                    {{"field", "/settings" + failure.path}, {"message", failure.message}});
-            }
-            if (!errors.empty()) return invalid_fields("the settings are not valid", errors);
-            if (auto failure = plugins::migrate_for_tenant(deps_.database, id, *plugin)) {
-                deps_.log.error("tenant migration failed",
-                                {{"tenant", id}, {"plugin", name}, {"reason", *failure}});
-                return HttpResponse::problem(500, "the plugin's migrations failed for this tenant",
-                                             {{"reason", *failure}});
-            }
-        }
-        const Json before = stored_settings(id, name);
-        const bool was_enabled = deps_.tenants.find(id)->enabled_settings.count(name) != 0;
-        deps_.tenants.set_enablement(id, name, enabled, settings);
-        record_change(deps_.audit, deps_.access, request, id, "plugin.enablement",
-                      {{"plugin", name},
-                       {"before", {{"enabled", was_enabled}, {"settings", before}}},
-                       {"after", {{"enabled", enabled}, {"settings", settings}}}});
-        if (enabled != was_enabled) {
-            emit(id, enabled ? "plugin.enabled" : "plugin.disabled", {{"plugin", name}});
-        }
-        if (settings != before) {
-            // Names only: settings may hold credentials, and events reach webhooks.
-            Json changed = Json::array();
-            for (const auto& [key, value] : settings.items()) {
-                if (!before.contains(key) || before[key] != value) changed.push_back(key);
-            }
-            for (const auto& [key, value] : before.items()) {
-                if (!settings.contains(key)) changed.push_back(key);
-            }
-            emit(id, "settings.updated", {{"plugin", name}, {"changed", changed}});
-        }
-        deps_.log.info(enabled ? "plugin enabled" : "plugin disabled",
-                       {{"tenant", id}, {"plugin", name}});
-        return HttpResponse::json(
-            {{"tenant", id}, {"plugin", name}, {"enabled", enabled}, {"settings", settings}});
-    }
-
 private:
-    // Core events follow the change they report; a failure to store one is logged, and the
-    // change itself (already committed) stands.
-    void emit(const std::string& tenant_id, const std::string& type, const Json& data) const {
-        try {
-            deps_.bus.publish(tenant_id, "core", type, data);
-        } catch (const std::exception& failure) {
-            deps_.log.error("core event not stored", {{"type", type}, {"reason", failure.what()}});
-        }
-    }
-
-    static Json enablement_json(const std::string& tenant_id,
-                                const tenants::PluginEnablement& enablement) {
-        return {{"tenant", tenant_id},
-                {"plugin", enablement.plugin},
-                {"enabled", enablement.enabled},
-                {"settings", enablement.settings},
-                {"updated_at", enablement.updated_at}};
-    }
-
-    // Re-enabling without settings keeps what the tenant had set before.
-    Json stored_settings(const std::string& tenant_id, const std::string& plugin) const {
-        for (const auto& enablement : deps_.tenants.enablements(tenant_id)) {
-            if (enablement.plugin == plugin) return enablement.settings;
-        }
-        return Json::object();
-    }
-
     const ManagementDependencies& deps_;
 };
 }  // namespace
+
+void publish_core_event(const ManagementDependencies& deps, const std::string& tenant_id,
+                        const std::string& type, const Json& data) {
+    try {
+        deps.bus.publish(tenant_id, "core", type, data);
+    } catch (const std::exception& failure) {
+        deps.log.error("core event not stored", {{"type", type}, {"reason", failure.what()}});
+    }
+}
+
+bool store_new_tenant(const ManagementDependencies& deps, const http::HttpRequest& request,
+                      const tenants::Tenant& tenant) {
+    if (!deps.tenants.create(tenant)) return false;
+    deps.log.info("tenant created", {{"tenant", tenant.id}});
+    record_change(deps.audit, deps.access, request, tenant.id, "tenant.created",
+                  {{"after", deps.tenants.find(tenant.id)->tenant.to_json()}});
+    publish_core_event(deps, tenant.id, "tenant.created",
+                       {{"id", tenant.id}, {"name", tenant.name}, {"timezone", tenant.timezone}});
+    return true;
+}
+
+void store_tenant_change(const ManagementDependencies& deps, const http::HttpRequest& request,
+                         const tenants::Tenant& before, const tenants::Tenant& after,
+                         const Json& changes) {
+    deps.tenants.update(after);
+    deps.log.info("tenant updated", {{"tenant", after.id}, {"status", after.status}});
+    record_change(
+        deps.audit, deps.access, request, after.id, "tenant.updated",
+        {{"before", before.to_json()}, {"after", deps.tenants.find(after.id)->tenant.to_json()}});
+    publish_core_event(deps, after.id, "tenant.updated", {{"id", after.id}, {"changes", changes}});
+    if (after.status != before.status) {
+        publish_core_event(deps, after.id,
+                           after.status == "suspended" ? "tenant.suspended" : "tenant.reactivated",
+                           {{"id", after.id}});
+    }
+}
 
 std::vector<routing::RouteDefinition> management_routes(const ManagementDependencies& deps) {
     const auto handlers = std::make_shared<const Handlers>(deps);
     auto route = [&](const char* method, const char* pattern, auto member) {
         return admin_route(deps.access, handlers, method, pattern, member);
     };
-    // What a clinic's own admins may see and change: their tenant and its plugins.
+    // What a clinic's own admins may see: their tenant.
     auto tenant_route = [&](const char* method, const char* pattern, auto member) {
         return tenant_admin_route(deps.access, handlers, method, pattern, member);
     };
@@ -374,9 +282,6 @@ std::vector<routing::RouteDefinition> management_routes(const ManagementDependen
         route("GET", "/api/v1/tenants", &Handlers::list_tenants),
         tenant_route("GET", "/api/v1/tenants/{id}", &Handlers::get_tenant),
         route("PATCH", "/api/v1/tenants/{id}", &Handlers::update_tenant),
-        tenant_route("GET", "/api/v1/tenants/{id}/plugins", &Handlers::list_tenant_plugins),
-        tenant_route("GET", "/api/v1/tenants/{id}/plugins/{plugin}", &Handlers::get_tenant_plugin),
-        tenant_route("PUT", "/api/v1/tenants/{id}/plugins/{plugin}", &Handlers::put_tenant_plugin),
     };
 }
 

@@ -4,8 +4,10 @@
 #include "api/health_api.h"
 #include "api/management_api.h"
 #include "api/messages_api.h"
+#include "api/plugin_settings_api.h"
 #include "api/records_api.h"
 #include "api/runs_api.h"
+#include "api/sessions_api.h"
 #include "api/tokens_api.h"
 #include "api/webhooks_api.h"
 #include "app/dispatcher.h"
@@ -39,7 +41,9 @@ struct Host::Parts {
     routing::Router router;
     clock::SystemClock clock;
     std::unique_ptr<auth::TokenStore> tokens;
+    std::unique_ptr<auth::AdminUsers> users;
     std::unique_ptr<auth::Access> access;
+    std::unique_ptr<api::SessionsDependencies> sessions_api;
     std::unique_ptr<api::TokensDependencies> tokens_api;
     std::unique_ptr<audit::AuditLog> audit;
     std::unique_ptr<ratelimit::RateLimiter> rate_limiter;
@@ -100,7 +104,21 @@ void Host::start() {
     parts.audit = std::make_unique<audit::AuditLog>(
         *parts.database, parts.clock, log_, std::chrono::hours(24 * config_.audit_retention_days));
     parts.audit->start();
-    parts.access = std::make_unique<auth::Access>(config_.admin_token_sha256, *parts.tokens);
+    const auto key = secret_key();
+    if (key) parts.secret_box.emplace(*key);
+    auth::AdminUsers::Settings user_settings;
+    user_settings.session_lifetime = std::chrono::hours(config_.session_lifetime_hours);
+    user_settings.failures_before_lockout = config_.signin_lockout_after;
+    user_settings.first_lockout = std::chrono::seconds(config_.signin_lockout_seconds);
+    parts.users = std::make_unique<auth::AdminUsers>(*parts.database, parts.clock, parts.secret_box,
+                                                     user_settings, log_);
+    parts.access = std::make_unique<auth::Access>(config_.admin_token_sha256, *parts.tokens,
+                                                  parts.users.get());
+    parts.sessions_api = std::make_unique<api::SessionsDependencies>(
+        api::SessionsDependencies{*parts.users, *parts.tenants, *parts.access, *parts.audit});
+    if (auto problem = parts.router.add_all(api::sessions_routes(*parts.sessions_api))) {
+        throw std::logic_error(*problem);
+    }
     parts.services =
         std::make_unique<plugins::HostServices>(plugins::HostServices{*parts.database, log_});
     // The gateway names each plugin route's need: see PluginGateway::bind.
@@ -142,8 +160,6 @@ void Host::start() {
                                            *parts.services, parts.clock, log_, bus_options);
     parts.services->bus = parts.bus.get();
     if (redis_address) parts.bus->use_redis(*redis_address);
-    const auto key = secret_key();
-    if (key) parts.secret_box.emplace(*key);
     if (key) {
         webhooks::WebhookOptions webhook_options;
         webhook_options.failure_limit = config_.webhook_failure_limit;
@@ -210,6 +226,9 @@ void Host::start() {
         throw std::logic_error(*problem);
     }
     if (auto problem = parts.router.add_all(api::management_routes(*parts.management))) {
+        throw std::logic_error(*problem);
+    }
+    if (auto problem = parts.router.add_all(api::plugin_settings_routes(*parts.management))) {
         throw std::logic_error(*problem);
     }
 

@@ -187,6 +187,12 @@ const std::vector<std::pair<std::string, Setter>>& setters() {
          number_setter(&Config::token_expiry_days, 1, 3650, "token_expiry_days")},
         {"token_rotation_overlap_hours", number_setter(&Config::token_rotation_overlap_hours, 0,
                                                        720, "token_rotation_overlap_hours")},
+        {"session_lifetime_hours",
+         number_setter(&Config::session_lifetime_hours, 1, 720, "session_lifetime_hours")},
+        {"signin_lockout_after",
+         number_setter(&Config::signin_lockout_after, 1, 100, "signin_lockout_after")},
+        {"signin_lockout_seconds",
+         number_setter(&Config::signin_lockout_seconds, 1, 86400, "signin_lockout_seconds")},
         {"admin_token_sha256",
          [](Config& config, const std::string& text) -> std::optional<std::string> {
              if (!auth::is_sha256_hex(text)) {

@@ -55,6 +55,9 @@ struct Config {
     int audit_retention_days = 90;          // audit entries older than this are deleted
     int token_expiry_days = 30;             // lifetime of an API token when its request names none
     int token_rotation_overlap_hours = 24;  // how long a rotated token keeps working
+    int session_lifetime_hours = 12;        // how long a panel sign-in lasts
+    int signin_lockout_after = 5;           // failed sign-ins in a row before a lockout
+    int signin_lockout_seconds = 60;        // the first lockout; each further failure doubles it
     /// Hex SHA-256 of the admin bearer token. The token itself never sits in a file.
     std::string admin_token_sha256;
 };

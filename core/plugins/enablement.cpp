@@ -40,7 +40,8 @@ void reconcile_enablements(storage::Database& database, tenants::TenantStore& te
             const auto stored = nlohmann::json::parse(settings_text);
             const auto filled = settings::apply_defaults(plugin->manifest.settings_schema, stored);
             if (filled != stored) {
-                tenants.set_enablement(tenant_id, name, true, filled);
+                tenants.set_enablement(tenant_id, name, true, filled,
+                                       {"host", "defaults", std::nullopt});
                 log.info("new setting defaults stored", {{"tenant", tenant_id}, {"plugin", name}});
             }
         }

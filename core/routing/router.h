@@ -26,7 +26,8 @@ struct RouteDefinition {
     RouteHandler handler;
     /// Who may call it, as the handler enforces it: "public", "signature" (checks a
     /// signature of its own), "tenant" (any token of the route's tenant), "tenant_admin",
-    /// "platform_admin", "token_owner" (whoever may manage the token in the path). Listed by
+    /// "platform_admin", "token_owner" (whoever may manage the token in the path), "session"
+    /// (the panel's own session routes, which read the session cookie). Listed by
     /// GET /api/v1/routes; the credential-matrix test walks every route by it.
     std::string access{};
 };

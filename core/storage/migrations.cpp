@@ -335,6 +335,64 @@ CREATE TABLE audit_log (
 CREATE INDEX audit_log_by_time ON audit_log (time);
 CREATE INDEX audit_log_by_tenant ON audit_log (tenant_id, id);
 )sql"},
+        // Settings revisions (core/tenants): every state of a tenant's plugin row, numbered per
+        // tenant and plugin; the row itself carries the number it is at. Rows that exist
+        // already become revision 1, by "host".
+        {10, "settings revisions",
+         R"sql(
+ALTER TABLE tenant_plugins ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
+UPDATE tenant_plugins SET revision = 1;
+CREATE TABLE settings_revisions (
+  tenant_id TEXT NOT NULL,
+  plugin TEXT NOT NULL,
+  revision INTEGER NOT NULL,
+  enabled INTEGER NOT NULL,
+  settings TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  time TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  restored_from INTEGER,
+  PRIMARY KEY (tenant_id, plugin, revision)
+);
+INSERT INTO settings_revisions (tenant_id, plugin, revision, enabled, settings, actor, time,
+  reason) SELECT tenant_id, plugin, 1, enabled, settings, 'host', updated_at, 'existing'
+  FROM tenant_plugins;
+)sql"},
+        // Admin users of the panel (core/auth/admin_users): passwords as scrypt hashes, TOTP
+        // secrets sealed with the host's secret key, sessions and recovery codes as SHA-256.
+        {11, "admin users and their sessions",
+         R"sql(
+CREATE TABLE admin_users (
+  id TEXT PRIMARY KEY,
+  email TEXT NOT NULL UNIQUE,
+  role TEXT NOT NULL,
+  tenant_id TEXT NOT NULL,
+  password_hash TEXT NOT NULL,
+  totp_secret TEXT,
+  totp_pending TEXT,
+  totp_last_step BIGINT NOT NULL DEFAULT 0,
+  failed_attempts INTEGER NOT NULL DEFAULT 0,
+  locked_until TEXT,
+  created_at TEXT NOT NULL,
+  last_sign_in_at TEXT
+);
+CREATE TABLE admin_sessions (
+  token_sha256 TEXT PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  user_id TEXT NOT NULL,
+  csrf_sha256 TEXT NOT NULL,
+  mfa_pending INTEGER NOT NULL,
+  created_at TEXT NOT NULL,
+  expires_at TEXT NOT NULL
+);
+CREATE INDEX admin_sessions_by_user ON admin_sessions (user_id);
+CREATE TABLE admin_recovery_codes (
+  user_id TEXT NOT NULL,
+  code_sha256 TEXT NOT NULL,
+  used_at TEXT,
+  PRIMARY KEY (user_id, code_sha256)
+);
+)sql"},
     };
     return migrations;
 }

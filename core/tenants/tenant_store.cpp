@@ -6,6 +6,7 @@
 
 #include <date/tz.h>
 
+#include <limits>
 #include <mutex>
 
 namespace miconsul::tenants {
@@ -20,6 +21,18 @@ Json Tenant::to_json() const {
             {"status", status},
             {"created_at", created_at},
             {"updated_at", updated_at}};
+}
+
+Json SettingsRevision::to_json() const {
+    return {{"tenant", tenant_id},
+            {"plugin", plugin},
+            {"revision", revision},
+            {"enabled", enabled},
+            {"settings", settings},
+            {"actor", actor},
+            {"time", time},
+            {"reason", reason},
+            {"restored_from", restored_from ? Json(*restored_from) : Json(nullptr)}};
 }
 
 bool is_known_timezone(const std::string& name) {
@@ -187,34 +200,108 @@ std::vector<PluginEnablement> TenantStore::enablements(const std::string& tenant
     std::vector<PluginEnablement> result;
     database_.with_platform([&](soci::session& session) {
         soci::rowset<soci::row> rows =
-            (session.prepare << "SELECT plugin, enabled, settings, updated_at FROM tenant_plugins"
-                                " WHERE tenant_id = :id ORDER BY plugin",
+            (session.prepare << "SELECT plugin, enabled, settings, updated_at, revision"
+                                " FROM tenant_plugins WHERE tenant_id = :id ORDER BY plugin",
              soci::use(tenant_id, "id"));
         for (const auto& row : rows) {
             result.push_back({row.get<std::string>(0), storage::integer_column(row, 1) != 0,
-                              Json::parse(row.get<std::string>(2)), row.get<std::string>(3)});
+                              Json::parse(row.get<std::string>(2)), row.get<std::string>(3),
+                              static_cast<int>(storage::integer_column(row, 4))});
         }
     });
     return result;
 }
 
-void TenantStore::set_enablement(const std::string& tenant_id, const std::string& plugin,
-                                 bool enabled, const Json& settings) {
+int TenantStore::set_enablement(const std::string& tenant_id, const std::string& plugin,
+                                bool enabled, const Json& settings, const ChangeAuthor& author) {
     const std::string settings_text = settings.dump();
     const std::string updated_at = clock::now_text();
     const int enabled_flag = enabled ? 1 : 0;
+    int revision = 0;
     database_.with_platform([&](soci::session& session) {
-        // ON CONFLICT … DO UPDATE: the same upsert on SQLite (3.24+) and PostgreSQL.
-        session << "INSERT INTO tenant_plugins (tenant_id, plugin, enabled, settings, updated_at)"
-                   " VALUES (:tenant, :plugin, :enabled, :settings, :updated_at)"
+        soci::transaction transaction(session);
+        // ON CONFLICT … DO UPDATE: the same upsert on SQLite (3.24+) and PostgreSQL. The row's
+        // update takes its lock, so a concurrent writer waits and then counts from this one's
+        // number: revisions never clash.
+        session << "INSERT INTO tenant_plugins (tenant_id, plugin, enabled, settings, updated_at,"
+                   " revision) VALUES (:tenant, :plugin, :enabled, :settings, :updated_at, 1)"
                    " ON CONFLICT (tenant_id, plugin) DO UPDATE SET enabled = excluded.enabled,"
-                   " settings = excluded.settings, updated_at = excluded.updated_at",
+                   " settings = excluded.settings, updated_at = excluded.updated_at,"
+                   " revision = tenant_plugins.revision + 1 RETURNING revision",
             soci::use(tenant_id, "tenant"), soci::use(plugin, "plugin"),
             soci::use(enabled_flag, "enabled"), soci::use(settings_text, "settings"),
-            soci::use(updated_at, "updated_at");
+            soci::use(updated_at, "updated_at"), soci::into(revision);
+        // A null indicator reads as "no restored_from".
+        int restored_from = author.restored_from.value_or(0);
+        soci::indicator restored_indicator = author.restored_from ? soci::i_ok : soci::i_null;
+        session << "INSERT INTO settings_revisions (tenant_id, plugin, revision, enabled,"
+                   " settings, actor, time, reason, restored_from) VALUES (:tenant, :plugin,"
+                   " :revision, :enabled, :settings, :actor, :time, :reason, :restored_from)",
+            soci::use(tenant_id, "tenant"), soci::use(plugin, "plugin"),
+            soci::use(revision, "revision"), soci::use(enabled_flag, "enabled"),
+            soci::use(settings_text, "settings"), soci::use(author.actor, "actor"),
+            soci::use(updated_at, "time"), soci::use(author.reason, "reason"),
+            soci::use(restored_from, restored_indicator, "restored_from");
         notify_change(session, tenant_id);
+        transaction.commit();
     });
     refresh(tenant_id);
+    return revision;
+}
+
+namespace {
+constexpr const char* kRevisionColumns =
+    "tenant_id, plugin, revision, enabled, settings, actor, time, reason, restored_from";
+
+SettingsRevision read_revision(const soci::row& row) {
+    SettingsRevision revision;
+    revision.tenant_id = row.get<std::string>(0);
+    revision.plugin = row.get<std::string>(1);
+    revision.revision = static_cast<int>(storage::integer_column(row, 2));
+    revision.enabled = storage::integer_column(row, 3) != 0;
+    revision.settings = Json::parse(row.get<std::string>(4));
+    revision.actor = row.get<std::string>(5);
+    revision.time = row.get<std::string>(6);
+    revision.reason = row.get<std::string>(7);
+    if (row.get_indicator(8) != soci::i_null) {
+        revision.restored_from = static_cast<int>(storage::integer_column(row, 8));
+    }
+    return revision;
+}
+}  // namespace
+
+std::vector<SettingsRevision> TenantStore::revisions(const std::string& tenant_id,
+                                                     const std::string& plugin, int before,
+                                                     size_t limit) const {
+    std::vector<SettingsRevision> result;
+    const int below = before > 0 ? before : std::numeric_limits<int>::max();
+    const int row_limit = static_cast<int>(limit);
+    database_.with_platform([&](soci::session& session) {
+        soci::rowset<soci::row> rows =
+            (session.prepare << std::string("SELECT ") + kRevisionColumns +
+                                    " FROM settings_revisions WHERE tenant_id = :tenant AND"
+                                    " plugin = :plugin AND revision < :below"
+                                    " ORDER BY revision DESC LIMIT :limit",
+             soci::use(tenant_id, "tenant"), soci::use(plugin, "plugin"), soci::use(below, "below"),
+             soci::use(row_limit, "limit"));
+        for (const auto& row : rows) result.push_back(read_revision(row));
+    });
+    return result;
+}
+
+std::optional<SettingsRevision> TenantStore::revision(const std::string& tenant_id,
+                                                      const std::string& plugin, int number) const {
+    std::optional<SettingsRevision> result;
+    database_.with_platform([&](soci::session& session) {
+        soci::rowset<soci::row> rows =
+            (session.prepare << std::string("SELECT ") + kRevisionColumns +
+                                    " FROM settings_revisions WHERE tenant_id = :tenant AND"
+                                    " plugin = :plugin AND revision = :revision",
+             soci::use(tenant_id, "tenant"), soci::use(plugin, "plugin"),
+             soci::use(number, "revision"));
+        for (const auto& row : rows) result = read_revision(row);
+    });
+    return result;
 }
 
 }  // namespace miconsul::tenants

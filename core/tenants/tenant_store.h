@@ -1,6 +1,10 @@
 // Tenants and which plugins each has enabled, with their settings. The platform database is
 // the truth; an in-memory snapshot per tenant serves the request path without a query.
 //
+// Every change of a tenant's plugin row (enabled or not, and settings) is also kept as a
+// numbered revision with its author, in the same transaction: the history, diffs and
+// rollbacks of docs/api.md read them.
+//
 // Every write goes to the database first, then replaces that tenant's snapshot, so a change
 // is visible to the next request on this instance. On PostgreSQL the write also notifies the
 // other instances (see change_listener.h), which call refresh().
@@ -37,6 +41,29 @@ struct PluginEnablement {
     bool enabled = false;
     nlohmann::json settings;  // as stored: the tenant's settings with defaults filled in
     std::string updated_at;
+    int revision = 0;  // the settings revision this row is at
+};
+
+/// Who made a change of a plugin row, and why: kept with the revision it creates.
+struct ChangeAuthor {
+    std::string actor = "host";     // auth::Caller::actor(), or "host" for the host's own changes
+    std::string reason = "change";  // "change", "restore", "apply", "defaults"
+    std::optional<int> restored_from;  // for "restore": the revision brought back
+};
+
+/// One state of a tenant's plugin row, numbered from 1 per tenant and plugin.
+struct SettingsRevision {
+    std::string tenant_id;
+    std::string plugin;
+    int revision = 0;
+    bool enabled = false;
+    nlohmann::json settings;
+    std::string actor;
+    std::string time;
+    std::string reason;
+    std::optional<int> restored_from;
+
+    nlohmann::json to_json() const;
 };
 
 /// What the request path needs about one tenant. Immutable; replaced whole on change.
@@ -75,9 +102,20 @@ public:
     /// Every plugin row of a tenant, enabled or not, by plugin name.
     std::vector<PluginEnablement> enablements(const std::string& tenant_id) const;
 
-    /// Creates or replaces a tenant's row for `plugin`.
-    void set_enablement(const std::string& tenant_id, const std::string& plugin, bool enabled,
-                        const nlohmann::json& settings);
+    /// Creates or replaces a tenant's row for `plugin` and records it as the next revision,
+    /// in one transaction (concurrent writers on PostgreSQL queue on the row, so numbers never
+    /// clash). Returns the new revision's number.
+    int set_enablement(const std::string& tenant_id, const std::string& plugin, bool enabled,
+                       const nlohmann::json& settings, const ChangeAuthor& author = {});
+
+    /// A tenant's revisions of `plugin`, newest first, numbered below `before` (0 = from the
+    /// newest), at most `limit`.
+    std::vector<SettingsRevision> revisions(const std::string& tenant_id, const std::string& plugin,
+                                            int before, size_t limit) const;
+
+    /// One revision, or nullopt when the tenant's plugin has no such number.
+    std::optional<SettingsRevision> revision(const std::string& tenant_id,
+                                             const std::string& plugin, int number) const;
 
     /// Re-reads one tenant (or, for "", every tenant) from the database into memory.
     void refresh(const std::string& tenant_id);

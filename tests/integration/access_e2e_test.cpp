@@ -103,7 +103,7 @@ TEST_P(AccessTest, EveryRouteAnswersEveryKindOfCredentialAsItShould) {
         SCOPED_TRACE(route["method"].get<std::string>() + " " + pattern + " (" + access + ")");
         ASSERT_TRUE(access == "public" || access == "signature" || access == "tenant" ||
                     access == "tenant_admin" || access == "platform_admin" ||
-                    access == "token_owner")
+                    access == "token_owner" || access == "session")
             << "every route declares who may call it";
         // Token routes act on a token of sol's, a fresh one for each call that may change it.
         auto target = [&] {
@@ -129,7 +129,13 @@ TEST_P(AccessTest, EveryRouteAnswersEveryKindOfCredentialAsItShould) {
                 EXPECT_NE(answer.header("www-authenticate").find("Bearer"), std::string::npos);
             }
         }
-        if (access == "signature") continue;  // YCloud's signature, tested in messages_e2e_test
+        // YCloud's signature, tested in messages_e2e_test; the panel's session, which no bearer
+        // token opens, in sessions_e2e_test.
+        if (access == "signature") continue;
+        if (access == "session") {
+            EXPECT_EQ(call(route, sol_path, bearer(platform["token"])).status, 401);
+            continue;
+        }
         for (const auto* token : {&platform, &sol_admin, &sol_api, &luna_admin}) {
             const auto answer =
                 call(route, access == "token_owner" ? path_of(pattern, "sol", target()) : sol_path,

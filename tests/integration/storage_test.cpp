@@ -70,8 +70,8 @@ TEST_P(StorageTest, AffectedRowsAreThisStatementsOwn) {
     run("acme", "CREATE TABLE items (n INTEGER)");
     EXPECT_EQ(run("acme", "INSERT INTO items (n) VALUES (1), (2)")["affected_rows"], 2);
     EXPECT_EQ(run("acme", "CREATE TABLE other (n INTEGER)")["affected_rows"], 0);
-    EXPECT_EQ(run("acme", "UPDATE items SET n = n + 1 WHERE n > :min", {{"min", 1}})["affected_rows"],
-              1);
+    EXPECT_EQ(
+        run("acme", "UPDATE items SET n = n + 1 WHERE n > :min", {{"min", 1}})["affected_rows"], 1);
     EXPECT_EQ(run("acme", "SELECT COUNT(*) AS c, MAX(n) AS m FROM items")[0],
               json({{"c", 2}, {"m", 3}}));
 }
@@ -99,7 +99,8 @@ TEST_P(StorageTest, TenantsAreIsolated) {
 }
 
 TEST_P(StorageTest, InvalidTenantIdsAreRefused) {
-    for (const std::string& bad : std::vector<std::string>{"", "UPPER", "a/b", "../x", "a\"b", "-x", std::string(64, 'a')}) {
+    for (const std::string& bad :
+         std::vector<std::string>{"", "UPPER", "a/b", "../x", "a\"b", "-x", std::string(64, 'a')}) {
         EXPECT_THROW(database_->with_tenant(bad, [](soci::session&) {}), std::invalid_argument)
             << bad;
     }
@@ -132,8 +133,9 @@ TEST_P(StorageTest, FailedMigrationIsRolledBackAndNamed) {
         }
     });
     // v1 stays applied; v2 left nothing behind, so a fixed v2 can run later.
-    EXPECT_EQ(run("acme", "SELECT MAX(version) AS v FROM schema_migrations WHERE owner = 'demo'")[0]["v"],
-              1);
+    EXPECT_EQ(
+        run("acme", "SELECT MAX(version) AS v FROM schema_migrations WHERE owner = 'demo'")[0]["v"],
+        1);
     EXPECT_ANY_THROW(run("acme", "SELECT * FROM half"));
 }
 
@@ -167,6 +169,46 @@ TEST_P(StorageTest, TenantStoreRoundTripsAndSnapshotsFollowWrites) {
     ASSERT_TRUE(reloaded.find("clinica-sol"));
     EXPECT_EQ(reloaded.list("", 10).size(), 1u);
     EXPECT_EQ(reloaded.list("clinica-sol", 10).size(), 0u);
+}
+
+TEST_P(StorageTest, ConcurrentSettingsChangesGetConsecutiveRevisionsAndNoneIsLost) {
+    database_->with_platform([&](soci::session& session) {
+        apply_migrations(session, database_->backend(), "core",
+                         miconsul::storage::core_platform_migrations());
+    });
+    // Two stores: two instances writing the same tenant's plugin row at once.
+    miconsul::tenants::TenantStore first(*database_), second(*database_);
+    first.load();
+    miconsul::tenants::Tenant tenant;
+    tenant.id = "sol";
+    tenant.name = "Sol";
+    ASSERT_TRUE(first.create(tenant));
+    second.load();
+    constexpr int kEach = 15;
+    std::vector<std::thread> writers;
+    for (auto* store : {&first, &second}) {
+        writers.emplace_back([store, tag = store == &first ? "a" : "b"] {
+            for (int i = 0; i < kEach; ++i) {
+                store->set_enablement("sol", "hello", true,
+                                      {{"greeting", std::string(tag) + std::to_string(i)}},
+                                      {"token:" + std::string(tag), "change", std::nullopt});
+            }
+        });
+    }
+    for (auto& writer : writers) writer.join();
+    const auto revisions = first.revisions("sol", "hello", 0, 100);
+    ASSERT_EQ(revisions.size(), 2u * kEach);
+    for (size_t i = 0; i < revisions.size(); ++i) {
+        EXPECT_EQ(revisions[i].revision, static_cast<int>(revisions.size() - i)) << "newest first";
+    }
+    // The row holds the newest revision's settings, and says which revision it is at.
+    const auto rows = first.enablements("sol");
+    ASSERT_EQ(rows.size(), 1u);
+    EXPECT_EQ(rows[0].revision, 2 * kEach);
+    EXPECT_EQ(rows[0].settings, revisions[0].settings);
+    EXPECT_EQ(first.revision("sol", "hello", 1)->actor.substr(0, 6), "token:");
+    EXPECT_FALSE(first.revision("sol", "hello", 2 * kEach + 1));
+    EXPECT_TRUE(first.revisions("luna", "hello", 0, 10).empty());
 }
 
 TEST_P(StorageTest, ConcurrentTenantUseFromManyThreads) {

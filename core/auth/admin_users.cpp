@@ -1,0 +1,413 @@
+#include "auth/admin_users.h"
+
+#include "auth/password_hash.h"
+#include "auth/token_hash.h"
+#include "auth/totp.h"
+#include "ids/ids.h"
+#include "storage/json_statement.h"
+
+#include <algorithm>
+#include <cctype>
+
+namespace miconsul::auth {
+
+namespace {
+using Json = nlohmann::json;
+
+constexpr const char* kUserColumns =
+    "id, email, role, tenant_id, password_hash, totp_secret, totp_pending, totp_last_step,"
+    " failed_attempts, locked_until, created_at, last_sign_in_at";
+constexpr int kRecoveryCodes = 10;
+constexpr size_t kShortestPassword = 12;
+constexpr size_t kLongestPassword = 256;  // scrypt takes any length; a bound keeps it cheap
+
+std::optional<std::string> optional_text(const Json& row, const char* column) {
+    if (!row.contains(column) || row[column].is_null()) return std::nullopt;
+    return row[column].get<std::string>();
+}
+
+AdminUser user_of(const Json& row) {
+    AdminUser user;
+    user.id = row["id"];
+    user.email = row["email"];
+    user.role = row["role"];
+    user.tenant_id = row["tenant_id"];
+    user.totp_enabled = !row["totp_secret"].is_null();
+    user.created_at = row["created_at"];
+    user.last_sign_in_at = optional_text(row, "last_sign_in_at");
+    user.locked_until = optional_text(row, "locked_until");
+    return user;
+}
+
+std::string lower_case(std::string text) {
+    std::transform(text.begin(), text.end(), text.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return text;
+}
+
+bool is_plausible_email(const std::string& email) {
+    const auto at = email.find('@');
+    return email.size() >= 3 && email.size() <= 254 && at != std::string::npos && at > 0 &&
+           at + 1 < email.size() && email.find('@', at + 1) == std::string::npos &&
+           std::none_of(email.begin(), email.end(),
+                        [](unsigned char c) { return std::isspace(c) || std::iscntrl(c); });
+}
+
+// "abcde-fghij": 50 bits from base32, easy to read out and type.
+std::string new_recovery_code() {
+    const std::string letters = lower_case(base32_encode(new_totp_secret())).substr(0, 10);
+    return letters.substr(0, 5) + "-" + letters.substr(5);
+}
+
+// What a person may type for a recovery code: any case, with or without the dash or spaces.
+std::string normalised_recovery_code(const std::string& code) {
+    std::string kept;
+    for (const unsigned char c : code) {
+        if (std::isalnum(c)) kept += static_cast<char>(std::tolower(c));
+    }
+    return kept.size() == 10 ? kept.substr(0, 5) + "-" + kept.substr(5) : kept;
+}
+
+bool is_totp_code(const std::string& code) {
+    return code.size() == 6 &&
+           std::all_of(code.begin(), code.end(), [](unsigned char c) { return std::isdigit(c); });
+}
+}  // namespace
+
+Json AdminUser::to_json() const {
+    return {{"id", id},
+            {"email", email},
+            {"role", role},
+            {"tenant_id", tenant_id.empty() ? Json(nullptr) : Json(tenant_id)},
+            {"totp_enabled", totp_enabled},
+            {"created_at", created_at},
+            {"last_sign_in_at", last_sign_in_at ? Json(*last_sign_in_at) : Json(nullptr)},
+            {"locked_until", locked_until ? Json(*locked_until) : Json(nullptr)}};
+}
+
+AdminUsers::AdminUsers(storage::Database& database, const clock::Clock& clock,
+                       std::optional<SecretBox> secret_box, Settings settings, logging::Log log)
+    : database_(database),
+      clock_(clock),
+      secret_box_(std::move(secret_box)),
+      settings_(settings),
+      log_(std::move(log)) {}
+
+std::variant<AdminUser, std::string> AdminUsers::create(const std::string& email,
+                                                        const std::string& password,
+                                                        const std::string& role,
+                                                        const std::string& tenant_id) {
+    const std::string normalised = lower_case(email);
+    if (!is_plausible_email(normalised)) return std::string("email is not an email address");
+    if (password.size() < kShortestPassword || password.size() > kLongestPassword) {
+        return "password must be " + std::to_string(kShortestPassword) + " to " +
+               std::to_string(kLongestPassword) + " characters";
+    }
+    if (role != "platform_admin" && role != "tenant_admin") {
+        return std::string("role must be platform_admin or tenant_admin");
+    }
+    if ((role == "tenant_admin") == tenant_id.empty()) {
+        return std::string("a tenant_admin needs tenant_id; a platform_admin has none");
+    }
+    const std::string hash = hash_password(password);  // slow: outside the database lock
+    std::optional<AdminUser> created;
+    database_.with_platform([&](soci::session& session) {
+        const Json taken = storage::run_json_statement(
+            session, "SELECT id FROM admin_users WHERE email = :email", {{"email", normalised}});
+        if (!taken.empty()) return;
+        const Json user = {{"id", ids::random_uuid()},
+                           {"email", normalised},
+                           {"role", role},
+                           {"tenant_id", tenant_id},
+                           {"password_hash", hash},
+                           {"created_at", clock::rfc3339_utc(clock_.now())}};
+        storage::run_json_statement(
+            session,
+            "INSERT INTO admin_users (id, email, role, tenant_id, password_hash, created_at)"
+            " VALUES (:id, :email, :role, :tenant_id, :password_hash, :created_at)",
+            user);
+        created = user_of(Json{{"id", user["id"]},
+                               {"email", normalised},
+                               {"role", role},
+                               {"tenant_id", tenant_id},
+                               {"totp_secret", nullptr},
+                               {"created_at", user["created_at"]}});
+    });
+    if (!created) return "a user with email " + normalised + " exists";
+    return *created;
+}
+
+std::vector<AdminUser> AdminUsers::list() const {
+    std::vector<AdminUser> users;
+    database_.with_platform([&](soci::session& session) {
+        for (const auto& row : storage::run_json_statement(
+                 session,
+                 std::string("SELECT ") + kUserColumns + " FROM admin_users ORDER BY email",
+                 nullptr)) {
+            users.push_back(user_of(row));
+        }
+    });
+    return users;
+}
+
+std::optional<AdminUser> AdminUsers::find(const std::string& id) const {
+    std::optional<AdminUser> user;
+    database_.with_platform([&](soci::session& session) {
+        const Json rows = storage::run_json_statement(
+            session, std::string("SELECT ") + kUserColumns + " FROM admin_users WHERE id = :id",
+            {{"id", id}});
+        if (!rows.empty()) user = user_of(rows[0]);
+    });
+    return user;
+}
+
+bool AdminUsers::remove(const std::string& id) {
+    bool removed = false;
+    database_.with_platform([&](soci::session& session) {
+        soci::transaction transaction(session);
+        storage::run_json_statement(session, "DELETE FROM admin_sessions WHERE user_id = :id",
+                                    {{"id", id}});
+        storage::run_json_statement(session, "DELETE FROM admin_recovery_codes WHERE user_id = :id",
+                                    {{"id", id}});
+        removed = storage::run_json_statement(session, "DELETE FROM admin_users WHERE id = :id",
+                                              {{"id", id}})
+                      .value("affected_rows", 0) == 1;
+        transaction.commit();
+    });
+    return removed;
+}
+
+std::chrono::seconds AdminUsers::record_failure(const std::string& user_id, int failures) {
+    std::chrono::seconds lockout{0};
+    if (failures >= settings_.failures_before_lockout) {
+        // 1, 2, 4, … minutes for each failure past the limit, up to the longest.
+        const int doublings = std::min(failures - settings_.failures_before_lockout, 20);
+        lockout = std::min(settings_.first_lockout * (int64_t{1} << doublings),
+                           settings_.longest_lockout);
+    }
+    const Json locked_until =
+        lockout.count() > 0 ? Json(clock::rfc3339_utc(clock_.now() + lockout)) : Json(nullptr);
+    database_.with_platform([&](soci::session& session) {
+        storage::run_json_statement(
+            session,
+            "UPDATE admin_users SET failed_attempts = :failures, locked_until = :locked_until"
+            " WHERE id = :id",
+            {{"failures", failures}, {"locked_until", locked_until}, {"id", user_id}});
+    });
+    if (lockout.count() > 0) {
+        log_.warn("admin user locked out after failed sign-ins",
+                  {{"user", user_id}, {"failures", failures}, {"seconds", lockout.count()}});
+    }
+    return lockout;
+}
+
+bool AdminUsers::accept_code(const Json& row, const std::string& code) {
+    const std::string user_id = row["id"];
+    if (is_totp_code(code)) {
+        if (!secret_box_ || row["totp_secret"].is_null()) return false;
+        const auto secret = secret_box_->open(row["totp_secret"].get<std::string>());
+        if (!secret) return false;
+        const auto now =
+            std::chrono::duration_cast<std::chrono::seconds>(clock_.now().time_since_epoch())
+                .count();
+        const auto step = match_totp(*secret, code, now, settings_.totp_window,
+                                     row["totp_last_step"].get<int64_t>());
+        if (!step) return false;
+        // Only one sign-in may use a step, even two at once on two instances.
+        bool claimed = false;
+        database_.with_platform([&](soci::session& session) {
+            claimed = storage::run_json_statement(session,
+                                                  "UPDATE admin_users SET totp_last_step = :step"
+                                                  " WHERE id = :id AND totp_last_step < :step",
+                                                  {{"step", *step}, {"id", user_id}})
+                          .value("affected_rows", 0) == 1;
+        });
+        return claimed;
+    }
+    bool used = false;
+    database_.with_platform([&](soci::session& session) {
+        used = storage::run_json_statement(
+                   session,
+                   "UPDATE admin_recovery_codes SET used_at = :now WHERE user_id = :id"
+                   " AND code_sha256 = :hash AND used_at IS NULL",
+                   {{"now", clock::rfc3339_utc(clock_.now())},
+                    {"id", user_id},
+                    {"hash", sha256_hex(normalised_recovery_code(code))}})
+                   .value("affected_rows", 0) == 1;
+    });
+    if (used) log_.warn("admin signed in with a recovery code", {{"user", user_id}});
+    return used;
+}
+
+SignInOutcome AdminUsers::sign_in(const std::string& email, const std::string& password,
+                                  const std::string& code) {
+    SignInOutcome outcome;
+    Json row;
+    database_.with_platform([&](soci::session& session) {
+        const Json rows = storage::run_json_statement(
+            session,
+            std::string("SELECT ") + kUserColumns + " FROM admin_users WHERE email = :email",
+            {{"email", lower_case(email)}});
+        if (!rows.empty()) row = rows[0];
+    });
+    if (row.is_null() || password.size() > kLongestPassword) {
+        verify_password(password.substr(0, kLongestPassword), decoy_password_hash());
+        return outcome;
+    }
+    const std::string user_id = row["id"];
+    const auto now = clock_.now();
+    if (const auto locked_until = optional_text(row, "locked_until")) {
+        const auto until = clock::parse_rfc3339(*locked_until);
+        if (until && *until > now) {
+            outcome.result = SignInOutcome::Result::locked;
+            outcome.retry_after = std::chrono::ceil<std::chrono::seconds>(*until - now);
+            return outcome;
+        }
+    }
+    const int failures = static_cast<int>(row["failed_attempts"].get<int64_t>()) + 1;
+    auto fail = [&] {
+        outcome.retry_after = record_failure(user_id, failures);
+        outcome.result = outcome.retry_after.count() > 0 ? SignInOutcome::Result::locked
+                                                         : SignInOutcome::Result::refused;
+        return outcome;
+    };
+    if (!verify_password(password, row["password_hash"].get<std::string>())) return fail();
+    const bool has_totp = !row["totp_secret"].is_null();
+    if (has_totp && code.empty()) {
+        outcome.result = SignInOutcome::Result::code_required;
+        return outcome;
+    }
+    if (has_totp && !accept_code(row, code)) return fail();
+
+    AdminSession session;
+    session.id = ids::random_uuid();
+    session.user = user_of(row);
+    session.mfa_pending = session.user.role == "platform_admin" && !has_totp;
+    session.expires_at = clock::rfc3339_utc(now + settings_.session_lifetime);
+    outcome.session_token = "mcs_" + SecretBox::generate_key_hex();
+    outcome.csrf_token = SecretBox::generate_key_hex();
+    session.csrf_sha256 = sha256_hex(outcome.csrf_token);
+    const std::string now_text = clock::rfc3339_utc(now);
+    database_.with_platform([&](soci::session& sql) {
+        soci::transaction transaction(sql);
+        storage::run_json_statement(
+            sql,
+            "UPDATE admin_users SET failed_attempts = 0, locked_until = NULL,"
+            " last_sign_in_at = :now WHERE id = :id",
+            {{"now", now_text}, {"id", user_id}});
+        // Expired sessions of this user go as a new one comes: the table stays small.
+        storage::run_json_statement(
+            sql, "DELETE FROM admin_sessions WHERE user_id = :id AND expires_at <= :now",
+            {{"id", user_id}, {"now", now_text}});
+        storage::run_json_statement(
+            sql,
+            "INSERT INTO admin_sessions (token_sha256, id, user_id, csrf_sha256, mfa_pending,"
+            " created_at, expires_at) VALUES (:token, :id, :user, :csrf, :pending, :now,"
+            " :expires)",
+            {{"token", sha256_hex(outcome.session_token)},
+             {"id", session.id},
+             {"user", user_id},
+             {"csrf", session.csrf_sha256},
+             {"pending", session.mfa_pending},
+             {"now", now_text},
+             {"expires", session.expires_at}});
+        transaction.commit();
+    });
+    session.user.last_sign_in_at = now_text;
+    session.user.locked_until.reset();
+    outcome.session = std::move(session);
+    outcome.result = SignInOutcome::Result::signed_in;
+    return outcome;
+}
+
+std::optional<AdminSession> AdminUsers::session(std::string_view token) const {
+    if (token.size() != 68 || token.substr(0, 4) != "mcs_") return std::nullopt;
+    Json row;
+    // Looked up by the token's hash: the index compares hashes of a 256-bit secret, so its
+    // timing tells nothing usable about the token.
+    database_.with_platform([&](soci::session& session) {
+        const Json rows = storage::run_json_statement(
+            session,
+            "SELECT s.id AS session_id, s.csrf_sha256, s.mfa_pending, s.expires_at, u.id, u.email,"
+            " u.role, u.tenant_id, u.totp_secret, u.created_at, u.last_sign_in_at,"
+            " u.locked_until FROM admin_sessions s JOIN admin_users u ON u.id = s.user_id"
+            " WHERE s.token_sha256 = :hash",
+            {{"hash", sha256_hex(token)}});
+        if (!rows.empty()) row = rows[0];
+    });
+    if (row.is_null()) return std::nullopt;
+    if (row["expires_at"].get<std::string>() <= clock::rfc3339_utc(clock_.now())) {
+        return std::nullopt;
+    }
+    AdminSession session;
+    session.id = row["session_id"];
+    session.user = user_of(row);
+    session.mfa_pending = row["mfa_pending"].get<int64_t>() != 0;
+    session.csrf_sha256 = row["csrf_sha256"];
+    session.expires_at = row["expires_at"];
+    return session;
+}
+
+void AdminUsers::end_session(const std::string& session_id) {
+    database_.with_platform([&](soci::session& session) {
+        storage::run_json_statement(session, "DELETE FROM admin_sessions WHERE id = :id",
+                                    {{"id", session_id}});
+    });
+}
+
+std::optional<TotpEnrolment> AdminUsers::begin_totp(const AdminSession& session) {
+    if (!secret_box_ || session.user.totp_enabled) return std::nullopt;
+    const std::string secret = new_totp_secret();
+    database_.with_platform([&](soci::session& sql) {
+        storage::run_json_statement(
+            sql, "UPDATE admin_users SET totp_pending = :sealed WHERE id = :id",
+            {{"sealed", secret_box_->seal(secret)}, {"id", session.user.id}});
+    });
+    return TotpEnrolment{base32_encode(secret),
+                         otpauth_uri("MiConsul", session.user.email, secret)};
+}
+
+std::optional<std::vector<std::string>> AdminUsers::confirm_totp(const AdminSession& session,
+                                                                 const std::string& code) {
+    if (!secret_box_) return std::nullopt;
+    Json row;
+    database_.with_platform([&](soci::session& sql) {
+        const Json rows = storage::run_json_statement(
+            sql, "SELECT totp_pending, totp_secret FROM admin_users WHERE id = :id",
+            {{"id", session.user.id}});
+        if (!rows.empty()) row = rows[0];
+    });
+    if (row.is_null() || row["totp_pending"].is_null() || !row["totp_secret"].is_null()) {
+        return std::nullopt;
+    }
+    const auto secret = secret_box_->open(row["totp_pending"].get<std::string>());
+    if (!secret) return std::nullopt;
+    const auto now =
+        std::chrono::duration_cast<std::chrono::seconds>(clock_.now().time_since_epoch()).count();
+    const auto step = match_totp(*secret, code, now, settings_.totp_window, 0);
+    if (!step) return std::nullopt;
+    std::vector<std::string> codes;
+    for (int i = 0; i < kRecoveryCodes; ++i) codes.push_back(new_recovery_code());
+    database_.with_platform([&](soci::session& sql) {
+        soci::transaction transaction(sql);
+        storage::run_json_statement(
+            sql,
+            "UPDATE admin_users SET totp_secret = totp_pending, totp_pending = NULL,"
+            " totp_last_step = :step WHERE id = :id",
+            {{"step", *step}, {"id", session.user.id}});
+        storage::run_json_statement(sql, "DELETE FROM admin_recovery_codes WHERE user_id = :id",
+                                    {{"id", session.user.id}});
+        for (const auto& recovery : codes) {
+            storage::run_json_statement(
+                sql, "INSERT INTO admin_recovery_codes (user_id, code_sha256) VALUES (:id, :hash)",
+                {{"id", session.user.id}, {"hash", sha256_hex(recovery)}});
+        }
+        storage::run_json_statement(sql, "UPDATE admin_sessions SET mfa_pending = 0 WHERE id = :id",
+                                    {{"id", session.id}});
+        transaction.commit();
+    });
+    log_.info("admin user enrolled TOTP", {{"user", session.user.id}});
+    return codes;
+}
+
+}  // namespace miconsul::auth
