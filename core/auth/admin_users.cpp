@@ -177,6 +177,11 @@ bool AdminUsers::remove(const std::string& id) {
     return removed;
 }
 
+int64_t AdminUsers::unix_now() const {
+    return std::chrono::duration_cast<std::chrono::seconds>(clock_.now().time_since_epoch())
+        .count();
+}
+
 std::chrono::seconds AdminUsers::record_failure(const std::string& user_id, int failures) {
     std::chrono::seconds lockout{0};
     if (failures >= settings_.failures_before_lockout) {
@@ -207,10 +212,7 @@ bool AdminUsers::accept_code(const Json& row, const std::string& code) {
         if (!secret_box_ || row["totp_secret"].is_null()) return false;
         const auto secret = secret_box_->open(row["totp_secret"].get<std::string>());
         if (!secret) return false;
-        const auto now =
-            std::chrono::duration_cast<std::chrono::seconds>(clock_.now().time_since_epoch())
-                .count();
-        const auto step = match_totp(*secret, code, now, settings_.totp_window,
+        const auto step = match_totp(*secret, code, unix_now(), settings_.totp_window,
                                      row["totp_last_step"].get<int64_t>());
         if (!step) return false;
         // Only one sign-in may use a step, even two at once on two instances.
@@ -382,9 +384,7 @@ std::optional<std::vector<std::string>> AdminUsers::confirm_totp(const AdminSess
     }
     const auto secret = secret_box_->open(row["totp_pending"].get<std::string>());
     if (!secret) return std::nullopt;
-    const auto now =
-        std::chrono::duration_cast<std::chrono::seconds>(clock_.now().time_since_epoch()).count();
-    const auto step = match_totp(*secret, code, now, settings_.totp_window, 0);
+    const auto step = match_totp(*secret, code, unix_now(), settings_.totp_window, 0);
     if (!step) return std::nullopt;
     std::vector<std::string> codes;
     for (int i = 0; i < kRecoveryCodes; ++i) codes.push_back(new_recovery_code());

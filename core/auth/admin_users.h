@@ -115,6 +115,7 @@ private:
     // Counts a failure and returns how long the account is now locked for (0: not locked).
     std::chrono::seconds record_failure(const std::string& user_id, int failures);
     bool accept_code(const nlohmann::json& row, const std::string& code);
+    int64_t unix_now() const;  // what TOTP steps count from
 
     storage::Database& database_;
     const clock::Clock& clock_;
