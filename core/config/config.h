@@ -55,6 +55,12 @@ struct Config {
     int audit_retention_days = 90;          // audit entries older than this are deleted
     int token_expiry_days = 30;             // lifetime of an API token when its request names none
     int token_rotation_overlap_hours = 24;  // how long a rotated token keeps working
+    /// Exact origins ("https://panel.example.com") whose pages may call the host from a
+    /// browser; empty: no CORS at all. A JSON array, or a comma-separated list in the
+    /// environment.
+    std::vector<std::string> cors_origins;
+    /// Strict-Transport-Security max-age in seconds; 0: not sent (the TLS proxy may send it).
+    int hsts_max_age = 0;
     /// Hex SHA-256 of the admin bearer token. The token itself never sits in a file.
     std::string admin_token_sha256;
 };
