@@ -12,6 +12,10 @@ using http::HttpResponse;
 
 std::variant<Json, HttpResponse> parse_json_object(const http::HttpRequest& request) {
     // The body decides, not Content-Type: curl's -d and some n8n nodes label JSON as a form.
+    if (http::json_nesting_exceeds(request.body)) {
+        return HttpResponse::problem(400, "request body nests deeper than " +
+                                              std::to_string(http::kMaxJsonDepth) + " levels");
+    }
     Json body = Json::parse(request.body, nullptr, /*allow_exceptions=*/false);
     if (body.is_discarded()) return HttpResponse::problem(400, "request body is not valid JSON");
     if (!body.is_object()) return HttpResponse::problem(400, "request body must be a JSON object");

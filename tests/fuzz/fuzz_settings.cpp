@@ -4,6 +4,10 @@
 //   - the input as "<schema>\0<settings>": a schema check_schema accepts is then used to
 //     validate and fill defaults into the settings, as enabling a plugin does.
 // Invariants: nothing throws or crashes, and filling defaults twice changes nothing more.
+// Settings nested deeper than http::kMaxJsonDepth are skipped: the host refuses such a body
+// before it is parsed (it found them: a deep value overflowed the stack in the copy
+// apply_defaults makes).
+#include "http/message.h"
 #include "settings/schema_validator.h"
 
 #include <cstddef>
@@ -49,12 +53,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string_view input(reinterpret_cast<const char*>(data), size);
     const size_t separator = input.find('\0');
     if (separator == std::string_view::npos) {
+        if (miconsul::http::json_nesting_exceeds(input)) return 0;
         const json settings = json::parse(input, nullptr, /*allow_exceptions=*/false);
         if (!settings.is_discarded()) validate_and_fill(fixed_schema(), settings);
         return 0;
     }
     const json schema = json::parse(input.substr(0, separator), nullptr, false);
-    const json settings = json::parse(input.substr(separator + 1), nullptr, false);
+    const std::string_view settings_text = input.substr(separator + 1);
+    if (miconsul::http::json_nesting_exceeds(settings_text)) return 0;
+    const json settings = json::parse(settings_text, nullptr, false);
     if (schema.is_discarded()) return 0;
     if (!miconsul::settings::check_schema(schema).empty()) return 0;
     (void)miconsul::settings::check_settings_schema(schema);

@@ -1,5 +1,6 @@
 // The pieces of hardening that need no server: the fixed header list, CORS decisions, and the
 // configuration keys that drive them. The end-to-end side is hardening_e2e_test.cpp.
+#include "api/api_support.h"
 #include "config/config.h"
 #include "http/cors.h"
 #include "http/security_headers.h"
@@ -7,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <string>
 
 namespace {
 using miconsul::http::Cors;
@@ -112,6 +114,40 @@ TEST(Config, HstsMaxAgeIsBounded) {
     EXPECT_EQ(load({}).config.hsts_max_age, 0);
     EXPECT_EQ(load({{"MICONSUL_HSTS_MAX_AGE", "31536000"}}).config.hsts_max_age, 31536000);
     EXPECT_EQ(load({{"MICONSUL_HSTS_MAX_AGE", "-1"}}).problems.size(), 1u);
+}
+
+TEST(JsonNesting, CountsBracketsOutsideStringsOnly) {
+    using miconsul::http::json_nesting_exceeds;
+    EXPECT_FALSE(json_nesting_exceeds(R"({"a": [1, {"b": []}]})", 4));
+    EXPECT_TRUE(json_nesting_exceeds(R"({"a": [1, {"b": []}]})", 3));
+    EXPECT_FALSE(json_nesting_exceeds(R"({"a": "[[[[{{{{"})", 1));
+    EXPECT_FALSE(json_nesting_exceeds(R"({"a": "\"[[[["})", 1)) << "an escaped quote ends nothing";
+    EXPECT_FALSE(json_nesting_exceeds(R"([] [] [] [])", 1)) << "closed arrays free their level";
+    EXPECT_FALSE(json_nesting_exceeds("]]]]{", 1));
+    EXPECT_FALSE(json_nesting_exceeds(""));
+}
+
+// Found by tests/fuzz/fuzz_settings: settings nested 300,000 deep (a 600 KB body, under the
+// 1 MiB limit) parsed fine, then overflowed the stack in the recursive copy apply_defaults
+// makes — any tenant admin could have crashed the host with one PUT. Bodies are now refused
+// before parsing.
+TEST(JsonNesting, DeepBodiesAreRefusedBeforeParsing) {
+    const size_t deep = 300000;
+    HttpRequest request;
+    request.body = R"({"enabled": true, "settings": {"greeting": )" + std::string(deep, '[') +
+                   std::string(deep, ']') + "}}";
+    const auto refused = miconsul::api::parse_json_object(request);
+    ASSERT_TRUE(std::holds_alternative<HttpResponse>(refused));
+    const auto& answer = std::get<HttpResponse>(refused);
+    EXPECT_EQ(answer.status, 400);
+    EXPECT_NE(answer.body.find("nests deeper than 64 levels"), std::string::npos) << answer.body;
+
+    // Real bodies nest a few levels; the limit itself is accepted.
+    request.body = R"({"x": )" + std::string(62, '[') + "1" + std::string(62, ']') + "}";
+    EXPECT_TRUE(
+        std::holds_alternative<miconsul::api::Json>(miconsul::api::parse_json_object(request)));
+    request.body = R"({"x": )" + std::string(64, '[') + "1" + std::string(64, ']') + "}";
+    EXPECT_TRUE(std::holds_alternative<HttpResponse>(miconsul::api::parse_json_object(request)));
 }
 
 }  // namespace
