@@ -127,7 +127,7 @@ TEST(JsonNesting, CountsBracketsOutsideStringsOnly) {
     EXPECT_FALSE(json_nesting_exceeds(""));
 }
 
-// Found by tests/fuzz/fuzz_settings: settings nested 300,000 deep (a 600 KB body, under the
+// Found with tests/fuzz/fuzz_settings (a hand-made input): settings nested 300,000 deep (a 600 KB body, under the
 // 1 MiB limit) parsed fine, then overflowed the stack in the recursive copy apply_defaults
 // makes — any tenant admin could have crashed the host with one PUT. Bodies are now refused
 // before parsing.
