@@ -127,10 +127,10 @@ TEST(JsonNesting, CountsBracketsOutsideStringsOnly) {
     EXPECT_FALSE(json_nesting_exceeds(""));
 }
 
-// Found with tests/fuzz/fuzz_settings (a hand-made input): settings nested 300,000 deep (a 600 KB body, under the
-// 1 MiB limit) parsed fine, then overflowed the stack in the recursive copy apply_defaults
-// makes — any tenant admin could have crashed the host with one PUT. Bodies are now refused
-// before parsing.
+// Found with tests/fuzz/fuzz_settings (a hand-made input): settings nested 300,000 deep (a 600 KB
+// body, under the 1 MiB limit) parsed fine, then overflowed the stack in the recursive copy
+// apply_defaults makes — any tenant admin could have crashed the host with one PUT. Bodies are now
+// refused before parsing.
 TEST(JsonNesting, DeepBodiesAreRefusedBeforeParsing) {
     const size_t deep = 300000;
     HttpRequest request;
