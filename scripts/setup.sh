@@ -10,6 +10,7 @@ PACKAGES=(
   libspdlog-dev libhowardhinnant-date-dev tzdata
   libgtest-dev googletest json-schema-test-suite
   postgresql redis-server wrk python3 python3-aiosmtpd openssl
+  clang libclang-rt-14-dev
 )
 
 missing=()

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up, builds and runs every test: unit, integration on SQLite and PostgreSQL, Redis, and
-# end-to-end over HTTP against the real binary. Starts its own PostgreSQL and Redis on free
-# loopback ports and stops them afterwards, whatever happens.
+# end-to-end over HTTP against the real binary, then each fuzz target for FUZZ_SECONDS (60;
+# 0 skips them). Starts its own PostgreSQL and Redis on free loopback ports and stops them
+# afterwards, whatever happens.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -44,3 +45,8 @@ export MICONSUL_TEST_REQUIRE_SERVERS=1
 echo "test: PostgreSQL on 127.0.0.1:$pg_port, Redis on 127.0.0.1:$redis_port"
 
 ctest --test-dir build --output-on-failure -j 2 --timeout 300
+
+# The fuzz targets (router and request bodies, settings validation) for a bounded time.
+if [[ "${FUZZ_SECONDS:-60}" != 0 ]]; then
+  scripts/fuzz.sh "${FUZZ_SECONDS:-60}"
+fi

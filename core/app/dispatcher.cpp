@@ -35,12 +35,13 @@ std::string join(const std::vector<std::string>& parts, std::string_view separat
 
 Dispatcher::Dispatcher(const routing::Router& router, logging::Log log,
                        ratelimit::TenantRateLimits* limits, audit::AuditLog* audit,
-                       const auth::Access* access)
+                       const auth::Access* access, http::Cors cors)
     : router_(router),
       log_(std::move(log)),
       limits_(limits),
       audit_(audit),
       access_(access),
+      cors_(std::move(cors)),
       request_id_prefix_(ids::random_request_id()) {}
 
 std::string Dispatcher::next_request_id() const {
@@ -55,6 +56,12 @@ HttpResponse Dispatcher::route(const HttpRequest& request, std::string& owner, s
         return HttpResponse::problem(404, "no route for " + request.path);
     }
     if (match.outcome == Outcome::method_not_allowed) {
+        // No route takes OPTIONS, so a preflight lands here, with the path's methods at hand.
+        // Without CORS configured, or from another origin, it gets the 405 below.
+        if (cors_.enabled() && http::Cors::is_preflight(request) &&
+            cors_.allows(request.header("origin"))) {
+            return cors_.preflight(match.allowed_methods);
+        }
         HttpResponse response = HttpResponse::problem(
             405, request.method + " is not allowed here; use " + join(match.allowed_methods, ", "));
         response.headers.emplace_back("Allow", join(match.allowed_methods, ", "));
@@ -100,8 +107,7 @@ HttpResponse Dispatcher::handle(HttpRequest& request) const {
             HttpResponse::problem(500, "internal error", {{"request_id", request.request_id}});
     }
     response.headers.emplace_back("X-Request-Id", request.request_id);
-    response.headers.emplace_back("X-Content-Type-Options", "nosniff");
-    response.headers.emplace_back("Cache-Control", "no-store");
+    cors_.add_headers(request, response);
     if (request.method == "HEAD") response.body.clear();
 
     const auto elapsed =

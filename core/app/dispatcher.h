@@ -1,11 +1,13 @@
 // What happens to every request between the listener and a route handler: a request id,
-// routing (404, 405 with Allow), the handler, response headers, HEAD, and one log line.
+// routing (404, 405 with Allow, CORS preflights), the handler, response headers (the request
+// id, CORS; the fixed security headers are the server's), HEAD, and one log line.
 #pragma once
 
 #include "audit/audit_log.h"
 #include "auth/access.h"
 #include "ratelimit/tenant_limits.h"
 
+#include "http/cors.h"
 #include "http/message.h"
 #include "logging/log.h"
 #include "routing/router.h"
@@ -19,9 +21,10 @@ class Dispatcher {
 public:
     /// `limits`: per-tenant rate limits applied to tenant routes; null for none.
     /// `audit`: where each call is recorded, with the caller `access` names; null for neither.
+    /// `cors`: the origins allowed cross-origin calls; none by default.
     Dispatcher(const routing::Router& router, logging::Log log,
                ratelimit::TenantRateLimits* limits = nullptr, audit::AuditLog* audit = nullptr,
-               const auth::Access* access = nullptr);
+               const auth::Access* access = nullptr, http::Cors cors = http::Cors());
 
     /// Never throws: a handler's exception becomes a 500 problem, logged with the request id.
     http::HttpResponse handle(http::HttpRequest& request) const;
@@ -37,6 +40,7 @@ private:
     ratelimit::TenantRateLimits* limits_;
     audit::AuditLog* audit_;
     const auth::Access* access_;
+    const http::Cors cors_;
     // Request ids are this instance's random prefix plus a counter: unique across instances,
     // and far cheaper per request than drawing random bytes.
     const std::string request_id_prefix_;

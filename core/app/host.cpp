@@ -13,6 +13,7 @@
 #include "app/dispatcher.h"
 #include "auth/token_hash.h"
 #include "bus/bus.h"
+#include "http/security_headers.h"
 #include "http/server.h"
 #include "plugins/enablement.h"
 #include "plugins/gateway.h"
@@ -261,7 +262,8 @@ void Host::start() {
     parts.outbox->start();
 
     parts.dispatcher = std::make_unique<Dispatcher>(parts.router, log_, parts.tenant_limits.get(),
-                                                    parts.audit.get(), parts.access.get());
+                                                    parts.audit.get(), parts.access.get(),
+                                                    http::Cors(config_.cors_origins));
     http::ServerOptions options;
     options.host = config_.listen_host;
     options.port = config_.listen_port;
@@ -269,6 +271,7 @@ void Host::start() {
     options.max_request_bytes = config_.max_request_bytes;
     options.header_timeout = std::chrono::milliseconds(config_.header_timeout_ms);
     options.body_timeout = std::chrono::milliseconds(config_.body_timeout_ms);
+    options.fixed_headers = http::security_headers({config_.hsts_max_age});
     parts.server = std::make_unique<http::Server>(
         options,
         [dispatcher = parts.dispatcher.get()](http::HttpRequest& request) {

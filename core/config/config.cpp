@@ -1,6 +1,7 @@
 #include "config/config.h"
 
 #include "auth/token_hash.h"
+#include "http/cors.h"
 #include "logging/log.h"
 
 #include <nlohmann/json.hpp>
@@ -73,6 +74,39 @@ Setter budgets_setter(std::map<std::string, int, std::less<>> Config::*field, st
         config.*field = std::move(parsed);
         return std::nullopt;
     };
+}
+
+/// Origins as a JSON array (the file's form) or a comma-separated list (handier in the
+/// environment); empty text or [] for none.
+std::optional<std::string> parse_cors_origins(Config& config, const std::string& text) {
+    std::vector<std::string> origins;
+    const size_t first = text.find_first_not_of(" \t");
+    if (first != std::string::npos && text[first] == '[') {
+        const Json list = Json::parse(text, nullptr, false);
+        if (!list.is_array()) return "cors_origins must be a JSON array of origins";
+        for (const auto& origin : list) {
+            if (!origin.is_string()) return "cors_origins must be a JSON array of origins";
+            origins.push_back(origin.get<std::string>());
+        }
+    } else {
+        size_t start = 0;
+        while (start <= text.size()) {
+            size_t end = text.find(',', start);
+            if (end == std::string::npos) end = text.size();
+            std::string origin = text.substr(start, end - start);
+            origin.erase(0, origin.find_first_not_of(" \t"));
+            origin.erase(origin.find_last_not_of(" \t") + 1);
+            if (!origin.empty()) origins.push_back(std::move(origin));
+            start = end + 1;
+        }
+    }
+    for (const auto& origin : origins) {
+        if (auto problem = http::origin_problem(origin)) {
+            return "cors_origins: '" + origin + "' " + *problem;
+        }
+    }
+    config.cors_origins = std::move(origins);
+    return std::nullopt;
 }
 
 const std::vector<std::pair<std::string, Setter>>& setters() {
@@ -193,6 +227,8 @@ const std::vector<std::pair<std::string, Setter>>& setters() {
          number_setter(&Config::signin_lockout_after, 1, 100, "signin_lockout_after")},
         {"signin_lockout_seconds",
          number_setter(&Config::signin_lockout_seconds, 1, 86400, "signin_lockout_seconds")},
+        {"cors_origins", parse_cors_origins},
+        {"hsts_max_age", number_setter(&Config::hsts_max_age, 0, 63072000, "hsts_max_age")},
         {"admin_token_sha256",
          [](Config& config, const std::string& text) -> std::optional<std::string> {
              if (!auth::is_sha256_hex(text)) {

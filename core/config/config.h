@@ -58,6 +58,12 @@ struct Config {
     int session_lifetime_hours = 12;        // how long a panel sign-in lasts
     int signin_lockout_after = 5;           // failed sign-ins in a row before a lockout
     int signin_lockout_seconds = 60;        // the first lockout; each further failure doubles it
+    /// Exact origins ("https://panel.example.com") whose pages may call the host from a
+    /// browser; empty: no CORS at all. A JSON array, or a comma-separated list in the
+    /// environment.
+    std::vector<std::string> cors_origins;
+    /// Strict-Transport-Security max-age in seconds; 0: not sent (the TLS proxy may send it).
+    int hsts_max_age = 0;
     /// Hex SHA-256 of the admin bearer token. The token itself never sits in a file.
     std::string admin_token_sha256;
 };

@@ -46,6 +46,28 @@ HttpResponse HttpResponse::unauthorized(std::string_view detail) {
     return response;
 }
 
+bool json_nesting_exceeds(std::string_view text, size_t max_depth) {
+    size_t depth = 0;
+    bool in_string = false;
+    for (size_t i = 0; i < text.size(); ++i) {
+        const char c = text[i];
+        if (in_string) {
+            if (c == '\\') {
+                ++i;  // the escaped character, a quote included
+            } else if (c == '"') {
+                in_string = false;
+            }
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '[' || c == '{') {
+            if (++depth > max_depth) return true;
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            --depth;
+        }
+    }
+    return false;
+}
+
 std::string_view reason_phrase(int status) {
     switch (status) {
         case 200: return "OK";

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <any>
+#include <cstddef>
 
 #include <string>
 #include <string_view>
@@ -50,5 +51,14 @@ struct HttpResponse {
 
 /// The standard reason phrase of a status ("Not Found"), or "Error" for unknown ones.
 std::string_view reason_phrase(int status);
+
+/// How deeply a request's JSON may nest: far beyond any real body, and far below where
+/// nlohmann's recursive copy, comparison and dump of a value would exhaust a thread's stack
+/// (a 600 KB body of brackets nests 300,000 deep).
+inline constexpr size_t kMaxJsonDepth = 64;
+
+/// Whether JSON `text` opens more than `max_depth` arrays or objects inside one another
+/// (brackets inside strings do not count). Looks only at the brackets: call it before parsing.
+bool json_nesting_exceeds(std::string_view text, size_t max_depth = kMaxJsonDepth);
 
 }  // namespace miconsul::http

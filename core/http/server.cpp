@@ -4,8 +4,10 @@
 #include <pistache/http.h>
 
 #include <cctype>
+#include <memory>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 namespace miconsul::http {
 
@@ -89,11 +91,18 @@ std::string lower(std::string text) {
 }
 
 struct Shared {
-    Shared(RequestHandler handler_in, logging::Log log_in, size_t max_body)
-        : handler(std::move(handler_in)), log(std::move(log_in)), max_body_bytes(max_body) {}
+    Shared(RequestHandler handler_in, logging::Log log_in, size_t max_body, const Fields& fixed)
+        : handler(std::move(handler_in)), log(std::move(log_in)), max_body_bytes(max_body) {
+        for (const auto& [name, value] : fixed) {
+            fixed_headers.push_back(std::make_shared<AnyHeader>(name, value));
+        }
+    }
     RequestHandler handler;
     logging::Log log;
     size_t max_body_bytes;
+    // Built once and shared by every response (they are immutable), so the headers every
+    // answer carries cost no formatting or allocation of their own per request.
+    std::vector<std::shared_ptr<P::Http::Header::Header>> fixed_headers;
     std::atomic<int> in_flight{0};
 };
 
@@ -147,7 +156,9 @@ private:
         return converted;
     }
 
-    static void write(P::Http::ResponseWriter& writer, const HttpResponse& response) {
+    void write(P::Http::ResponseWriter& writer, const HttpResponse& response) const {
+        // First: Pistache keeps the first header of a name and drops later ones.
+        for (const auto& header : shared_->fixed_headers) writer.headers().add(header);
         for (const auto& [name, value] : response.headers) {
             writer.headers().add(std::make_shared<AnyHeader>(name, value));
         }
@@ -167,8 +178,9 @@ struct Server::Impl {
 Server::Server(ServerOptions options, RequestHandler handler, logging::Log log)
     : impl_(std::make_unique<Impl>()) {
     impl_->options = std::move(options);
-    impl_->shared = std::make_shared<Shared>(std::move(handler), std::move(log),
-                                             impl_->options.max_request_bytes);
+    impl_->shared =
+        std::make_shared<Shared>(std::move(handler), std::move(log),
+                                 impl_->options.max_request_bytes, impl_->options.fixed_headers);
 }
 
 Server::~Server() {

@@ -22,6 +22,9 @@ struct ServerOptions {
     size_t max_request_bytes = 1024 * 1024;  // body limit; past it 413
     std::chrono::milliseconds header_timeout{5000};
     std::chrono::milliseconds body_timeout{15000};
+    /// Written on every response ahead of the handler's own headers: Pistache keeps the first
+    /// header of a name, so a handler (a plugin) cannot replace them. See security_headers().
+    Fields fixed_headers;
 };
 
 /// Answers one request. Must not throw (the server answers 500 if it does).

@@ -5,6 +5,7 @@
 #error "records.cpp must be compiled with -DUSE_OS_TZDB=1 to match libdate-tz"
 #endif
 
+#include "http/message.h"
 #include "ids/ids.h"
 #include "storage/json_statement.h"
 #include "storage/migrations.h"
@@ -1367,6 +1368,12 @@ Json Records::import_lines(const std::string& tenant, std::string_view text) {
             if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
             if (line.find_first_not_of(" \t") == std::string_view::npos) continue;
             ++lines;
+            // Nesting is bounded before parsing, as for every request body (kMaxJsonDepth).
+            if (http::json_nesting_exceeds(line)) {
+                reject(nullptr,
+                       "nests deeper than " + std::to_string(http::kMaxJsonDepth) + " levels");
+                continue;
+            }
             Json input = Json::parse(line, nullptr, false);
             if (input.is_discarded() || !input.is_object()) {
                 reject(nullptr, "not a JSON object");

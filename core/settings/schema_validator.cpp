@@ -286,7 +286,41 @@ class RegexCache {
         std::string error;
     };
 
+    // libstdc++'s regex compiler reads the number of a backreference (\12) or a repetition
+    // ({2,5}) into a long without checking for overflow, and then into an int: 19 digits are
+    // undefined behaviour (found by tests/fuzz/fuzz_settings), 10 already a wrong count. No real
+    // pattern needs more than 9 digits there, so such a pattern is refused before compiling.
+    static bool has_oversized_number(std::string_view pattern) {
+        auto digits_from = [&](size_t start) {
+            size_t count = 0;
+            while (start + count < pattern.size() && pattern[start + count] >= '0' &&
+                   pattern[start + count] <= '9') {
+                ++count;
+            }
+            return count;
+        };
+        constexpr size_t kMaxDigits = 9;
+        for (size_t i = 0; i < pattern.size(); ++i) {
+            if (pattern[i] == '\\') {
+                if (digits_from(i + 1) > kMaxDigits) return true;
+                ++i;  // the escaped character
+            } else if (pattern[i] == '{') {
+                const size_t low = digits_from(i + 1);
+                if (low > kMaxDigits) return true;
+                const size_t comma = i + 1 + low;
+                if (comma < pattern.size() && pattern[comma] == ',' &&
+                    digits_from(comma + 1) > kMaxDigits) {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+
     static Compiled compile(const std::string& pattern) {
+        if (has_oversized_number(pattern)) {
+            return {std::nullopt, "a backreference or repetition count has more than 9 digits"};
+        }
         try {
             return {std::regex(pattern, std::regex::ECMAScript), {}};
         } catch (const std::regex_error& failure) {

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <set>
 #include <stdexcept>
+#include <string_view>
 #include <vector>
 
 namespace miconsul::storage {
@@ -94,6 +95,27 @@ private:
     std::map<std::string, std::unique_ptr<SqliteFile>> tenants_;  // files stay open once used
 };
 
+// libpq quotes the piece of a URL it cannot parse ("invalid percent-encoded token:
+// \"s3cr%zzet\""), and that piece may be the password. The reason ends up in the log
+// ("cannot start"), so every quoted piece taken from the URL is hidden; the kind of mistake
+// stays.
+std::string without_url_pieces(std::string reason, const std::string& url) {
+    size_t open = reason.find('"');
+    while (open != std::string::npos) {
+        const size_t close = reason.find('"', open + 1);
+        if (close == std::string::npos) break;
+        const std::string quoted = reason.substr(open + 1, close - open - 1);
+        size_t next = close + 1;
+        if (!quoted.empty() && url.find(quoted) != std::string::npos) {
+            constexpr std::string_view kHidden = "(hidden)";
+            reason.replace(open + 1, quoted.size(), kHidden);
+            next = open + kHidden.size() + 2;
+        }
+        open = reason.find('"', next);
+    }
+    return reason;
+}
+
 // SOCI mangles URIs ("postgresql://…"); libpq parses them. Hand SOCI the keyword form.
 std::string postgres_keyword_form(const std::string& url) {
     char* error = nullptr;
@@ -101,7 +123,7 @@ std::string postgres_keyword_form(const std::string& url) {
     if (options == nullptr) {
         std::string reason = error != nullptr ? error : "malformed PostgreSQL URL";
         PQfreemem(error);
-        throw std::runtime_error(reason);
+        throw std::runtime_error(without_url_pieces(std::move(reason), url));
     }
     std::string keywords;
     for (PQconninfoOption* option = options; option->keyword != nullptr; ++option) {

@@ -27,6 +27,21 @@ TEST(SplitStatements, SplitsOutsideQuotesAndComments) {
     EXPECT_NE(statements[1].find("'it''s;'"), std::string::npos);
 }
 
+// The reason goes to the log ("cannot start"): libpq quotes the piece it cannot parse, which
+// may be the password, so that piece must not reach it.
+TEST(DatabaseOpen, MalformedPostgresUrlIsRefusedWithoutItsPassword) {
+    for (const std::string password : {"s3cr%zzet", "sec%00ret"}) {
+        try {
+            Database::open("postgresql://clinic:" + password + "@127.0.0.1:1/db", "unused", 1);
+            ADD_FAILURE() << "a malformed URL was accepted";
+        } catch (const std::exception& failure) {
+            const std::string reason = failure.what();
+            EXPECT_EQ(reason.find(password), std::string::npos) << reason;
+            EXPECT_NE(reason.find("percent-encoded"), std::string::npos) << reason;
+        }
+    }
+}
+
 class StorageTest : public ::testing::TestWithParam<std::string> {
 protected:
     void SetUp() override {

@@ -414,6 +414,24 @@ TEST(ValidateTest, UncompilablePatternFailsClosed) {
     EXPECT_NE(errors[0].message.find("(pattern)"), std::string::npos);
 }
 
+// Found by tests/fuzz/fuzz_settings: libstdc++'s regex compiler overflows a long on a
+// backreference or repetition count of 19+ digits (undefined behaviour). Such patterns are
+// refused before std::regex sees them; ordinary numbers still compile.
+TEST(CheckSchemaTest, RejectsPatternNumbersTooLargeToCompileSafely) {
+    for (const char* pattern : {R"(\5555555555555555555555)", "a{99999999999999999999}",
+                                "a{1,12345678901}", R"(^\\\1234567890)"}) {
+        const auto problems = check_schema(json{{"pattern", pattern}});
+        ASSERT_EQ(problems.size(), 1U) << pattern;
+        EXPECT_NE(problems[0].find("more than 9 digits"), std::string::npos) << problems[0];
+        EXPECT_EQ(validate(json{{"pattern", pattern}}, json("5")).size(), 1U) << pattern;
+    }
+    // Digits elsewhere, and after an escaped backslash, are literals.
+    for (const char* pattern :
+         {"^[0-9]{10}$", "^0123456789012345$", R"(^(a)\1{2,5}$)", R"(\\12345678901)"}) {
+        EXPECT_TRUE(check_schema(json{{"pattern", pattern}}).empty()) << pattern;
+    }
+}
+
 TEST(ValidateTest, OverlongStringFailsPatternInsteadOfOverflowingTheStack) {
     const json schema = json::parse(R"({"pattern": "^(a|b)*$"})");
     EXPECT_TRUE(validate(schema, json(std::string(1024, 'a'))).empty());
