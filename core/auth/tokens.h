@@ -11,11 +11,13 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace miconsul::auth {
@@ -64,9 +66,29 @@ public:
     /// The live token `presented` is, or nullopt (malformed, unknown, wrong secret, expired,
     /// revoked). The secret is compared by hash in constant time. Records its use, at most
     /// once a minute per token.
+    ///
+    /// A token found valid is trusted for kTrustVerifiedFor without asking the database again
+    /// (never past its expiry), so that a client's stream of calls costs one database read
+    /// per token per interval instead of one per call. Revoking or rotating a token through
+    /// this store forgets it at once; another instance's revocation or rotation is seen here
+    /// within kTrustVerifiedFor. See docs/security.md, "Tokens".
     std::optional<TokenRecord> authenticate(std::string_view presented);
 
+    static constexpr std::chrono::seconds kTrustVerifiedFor{2};
+
 private:
+    struct Verified {
+        TokenRecord record;
+        clock::TimePoint checked_at;     // when the database said it was valid
+        clock::TimePoint trusted_until;  // checked_at + kTrustVerifiedFor, or its expiry
+    };
+
+    std::optional<TokenRecord> look_up(std::string_view presented, const std::string& hash);
+    std::optional<TokenRecord> verified(const std::string& hash, clock::TimePoint now);
+    void remember(const std::string& hash, const TokenRecord& token, clock::TimePoint now,
+                  std::uint64_t generation);
+    /// Drops token `id` from the verified tokens: after it was revoked or rotated here.
+    void forget(const std::string& id);
     void record_use(const TokenRecord& token);
 
     storage::Database& database_;
@@ -74,6 +96,12 @@ private:
     logging::Log log_;
     std::mutex used_mutex_;
     std::map<std::string, clock::TimePoint> last_recorded_use_;  // per token id
+
+    std::mutex verified_mutex_;
+    std::unordered_map<std::string, Verified> verified_;  // by the token's SHA-256 (hex)
+    // Bumped by forget(): a look-up that read the database before a revocation must not put
+    // the token back after forget() has run.
+    std::uint64_t forgotten_generation_ = 0;
 };
 
 }  // namespace miconsul::auth
