@@ -176,22 +176,26 @@ std::vector<TokenRecord> TokenStore::list(const std::string& tenant_id) {
 }
 
 std::optional<TokenRecord> TokenStore::authenticate(std::string_view presented) {
+    return authenticate(presented, sha256_hex(presented));
+}
+
+std::optional<TokenRecord> TokenStore::authenticate(std::string_view presented,
+                                                    const std::string& presented_sha256) {
     // Looked up by the hash of the whole token: only the exact token that was verified
     // matches. The map's comparison is not constant-time, but it compares digests, and
     // learning digests of valid tokens does not help to forge one.
-    const std::string hash = sha256_hex(presented);
     const auto now = clock_.now();
-    std::optional<TokenRecord> token = verified(hash, now);
-    if (!token) {
-        std::uint64_t generation = 0;
-        {
-            std::lock_guard lock(verified_mutex_);
-            generation = forgotten_generation_;
-        }
-        token = look_up(presented, hash);
-        if (!token) return std::nullopt;
-        remember(hash, *token, now, generation);
+    if (const auto trusted = verified(presented_sha256, now)) return *trusted;
+    std::uint64_t generation = 0;
+    {
+        std::lock_guard lock(verified_mutex_);
+        generation = forgotten_generation_;
     }
+    auto token = look_up(presented, presented_sha256);
+    if (!token) return std::nullopt;
+    remember(presented_sha256, *token, now, generation);
+    // Only when read: the calls while it is trusted are within kTrustVerifiedFor of this one,
+    // and the hot path then takes no lock but the verified tokens'.
     record_use(*token);
     return token;
 }
@@ -218,16 +222,17 @@ std::optional<TokenRecord> TokenStore::look_up(std::string_view presented,
     return token;
 }
 
-std::optional<TokenRecord> TokenStore::verified(const std::string& hash, clock::TimePoint now) {
+std::shared_ptr<const TokenRecord> TokenStore::verified(const std::string& hash,
+                                                        clock::TimePoint now) {
     std::lock_guard lock(verified_mutex_);
     const auto found = verified_.find(hash);
-    if (found == verified_.end()) return std::nullopt;
+    if (found == verified_.end()) return nullptr;
     // A clock set back is no reason to trust a verification longer.
     if (found->second.checked_at <= now && now < found->second.trusted_until) {
         return found->second.record;
     }
     verified_.erase(found);
-    return std::nullopt;
+    return nullptr;
 }
 
 void TokenStore::remember(const std::string& hash, const TokenRecord& token, clock::TimePoint now,
@@ -244,13 +249,14 @@ void TokenStore::remember(const std::string& hash, const TokenRecord& token, clo
         });
         if (verified_.size() >= kMaxVerified) verified_.clear();
     }
-    verified_[hash] = Verified{token, now, std::min(now + kTrustVerifiedFor, *expires)};
+    verified_[hash] = Verified{std::make_shared<const TokenRecord>(token), now,
+                               std::min(now + kTrustVerifiedFor, *expires)};
 }
 
 void TokenStore::forget(const std::string& id) {
     std::lock_guard lock(verified_mutex_);
     // A scan: revocations and rotations are rare, and the map holds the few tokens in use.
-    std::erase_if(verified_, [&id](const auto& entry) { return entry.second.record.id == id; });
+    std::erase_if(verified_, [&id](const auto& entry) { return entry.second.record->id == id; });
     ++forgotten_generation_;
 }
 

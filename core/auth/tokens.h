@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -65,7 +66,8 @@ public:
 
     /// The live token `presented` is, or nullopt (malformed, unknown, wrong secret, expired,
     /// revoked). The secret is compared by hash in constant time. Records its use, at most
-    /// once a minute per token.
+    /// once a minute per token (to within kTrustVerifiedFor: a use while the token is trusted
+    /// counts as the use that read it).
     ///
     /// A token found valid is trusted for kTrustVerifiedFor without asking the database again
     /// (never past its expiry), so that a client's stream of calls costs one database read
@@ -73,18 +75,22 @@ public:
     /// this store forgets it at once; another instance's revocation or rotation is seen here
     /// within kTrustVerifiedFor. See docs/security.md, "Tokens".
     std::optional<TokenRecord> authenticate(std::string_view presented);
+    /// The same, for a caller that has hashed `presented` already (sha256_hex): Access, which
+    /// compares the hash with the configured admin token's first.
+    std::optional<TokenRecord> authenticate(std::string_view presented,
+                                            const std::string& presented_sha256);
 
     static constexpr std::chrono::seconds kTrustVerifiedFor{2};
 
 private:
     struct Verified {
-        TokenRecord record;
-        clock::TimePoint checked_at;     // when the database said it was valid
-        clock::TimePoint trusted_until;  // checked_at + kTrustVerifiedFor, or its expiry
+        std::shared_ptr<const TokenRecord> record;  // copied outside the lock
+        clock::TimePoint checked_at;                // when the database said it was valid
+        clock::TimePoint trusted_until;             // checked_at + kTrustVerifiedFor, or its expiry
     };
 
     std::optional<TokenRecord> look_up(std::string_view presented, const std::string& hash);
-    std::optional<TokenRecord> verified(const std::string& hash, clock::TimePoint now);
+    std::shared_ptr<const TokenRecord> verified(const std::string& hash, clock::TimePoint now);
     void remember(const std::string& hash, const TokenRecord& token, clock::TimePoint now,
                   std::uint64_t generation);
     /// Drops token `id` from the verified tokens: after it was revoked or rotated here.
