@@ -38,17 +38,7 @@ curl -fsS -o /dev/null -H "$auth" -X PUT "127.0.0.1:$host_port/api/v1/tenants/be
 [[ $(curl -fsS "127.0.0.1:$host_port/t/bench/hello/greet?name=Ana") == $(curl -fsS "127.0.0.1:$bare_port/") ]] \
   || { echo "bench: the two servers do not answer the same bytes" >&2; exit 1; }
 
-# One wrk run → "requests_per_second p50_ms p99_ms".
-measure() {
-  wrk -t2 -c64 -d"${seconds}s" --latency -H 'Connection: keep-alive' "$1" | awk '
-    function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
-    /Requests\/sec/ { rps = $2 }
-    $1 == "50%" { p50 = ms($2) }
-    $1 == "99%" { p99 = ms($2) }
-    END { printf "%s %.3f %.3f\n", rps, p50, p99 }'
-}
-
-median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+source bench/wrk_common.sh
 
 : >"$work/bare"; : >"$work/host"
 for round in $(seq "$rounds"); do
@@ -57,11 +47,6 @@ for round in $(seq "$rounds"); do
   echo "round $round: bare $(tail -1 "$work/bare") | host $(tail -1 "$work/host")" >&2
 done
 
-report() {
-  local file=$1 name=$2
-  printf "%-22s %10.0f req/s   p50 %6.3f ms   p99 %6.3f ms\n" "$name" \
-    "$(cut -d' ' -f1 "$file" | median)" "$(cut -d' ' -f2 "$file" | median)" "$(cut -d' ' -f3 "$file" | median)"
-}
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(date -u +%F)"
 echo "wrk -t2 -c64 -d${seconds}s keep-alive, median of $rounds alternating rounds; host log level ${BENCH_LOG_LEVEL:-warn}"
 report "$work/bare" "bare Pistache handler"

@@ -8,7 +8,7 @@ PACKAGES=(
   libpistache-dev libboost-dev libboost-filesystem-dev nlohmann-json3-dev
   libsoci-dev libpq-dev libsqlite3-dev libhiredis-dev libcurl4-openssl-dev libssl-dev
   libspdlog-dev libhowardhinnant-date-dev tzdata
-  libgtest-dev googletest json-schema-test-suite
+  libgtest-dev googletest libbenchmark-dev json-schema-test-suite
   postgresql redis-server wrk python3 python3-aiosmtpd openssl
   clang libclang-rt-14-dev
 )

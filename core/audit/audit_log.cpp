@@ -3,6 +3,9 @@
 #include "ids/ids.h"
 #include "storage/json_statement.h"
 
+#include <algorithm>
+#include <iterator>
+
 namespace miconsul::audit {
 
 namespace {
@@ -94,12 +97,21 @@ void AuditLog::run() {
         batch.swap(queued_);
         const bool stopping = stopping_;
         lock.unlock();
-        if (!batch.empty()) {
+        // One transaction per statement's worth of rows, each taking the platform session on
+        // its own: under load a batch grows to tens of thousands of calls and took seconds to
+        // write, while every other user of the platform database (a token read, a tenant
+        // change) waited for the whole of it.
+        for (size_t start = 0; start < batch.size(); start += kRowsPerStatement) {
+            const auto first = batch.begin() + static_cast<std::ptrdiff_t>(start);
+            const auto last = batch.begin() + static_cast<std::ptrdiff_t>(std::min(
+                                                  batch.size(), start + kRowsPerStatement));
+            const std::vector<Entry> chunk(std::make_move_iterator(first),
+                                           std::make_move_iterator(last));
             try {
-                write(batch);
+                write(chunk);
             } catch (const std::exception& error) {
                 log_.error("API calls could not be audited",
-                           {{"calls", std::to_string(batch.size())}, {"error", error.what()}});
+                           {{"calls", std::to_string(chunk.size())}, {"error", error.what()}});
             }
         }
         if (std::chrono::steady_clock::now() >= next_prune) {

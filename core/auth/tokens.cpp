@@ -5,6 +5,7 @@
 #include "ids/ids.h"
 #include "storage/json_statement.h"
 
+#include <algorithm>
 #include <regex>
 
 namespace miconsul::auth {
@@ -13,6 +14,9 @@ namespace {
 using Json = nlohmann::json;
 
 constexpr auto kRecordUseEvery = std::chrono::minutes(1);
+// Verified tokens kept at most: tokens seen within kTrustVerifiedFor, far fewer in practice.
+// A bound all the same, so that no pattern of calls can grow it without limit.
+constexpr size_t kMaxVerified = 10000;
 constexpr const char* kColumns =
     "id, kind, tenant_id, label, prefix, created_at, expires_at, last_used_at, revoked_at,"
     " replaced_by";
@@ -129,6 +133,7 @@ std::optional<IssuedToken> TokenStore::rotate(const std::string& id, std::chrono
             " WHERE id = :id",
             Json{{"new_id", issued.record.id}, {"overlap_end", overlap_end}, {"id", id}});
     });
+    forget(id);  // its expiry may be sooner now
     return issued;
 }
 
@@ -141,6 +146,7 @@ bool TokenStore::revoke(const std::string& id) {
             Json{{"now", clock::rfc3339_utc(clock_.now())}, {"id", id}});
         revoked = result.value("affected_rows", 0) == 1;
     });
+    forget(id);
     return revoked;
 }
 
@@ -170,6 +176,32 @@ std::vector<TokenRecord> TokenStore::list(const std::string& tenant_id) {
 }
 
 std::optional<TokenRecord> TokenStore::authenticate(std::string_view presented) {
+    return authenticate(presented, sha256_hex(presented));
+}
+
+std::optional<TokenRecord> TokenStore::authenticate(std::string_view presented,
+                                                    const std::string& presented_sha256) {
+    // Looked up by the hash of the whole token: only the exact token that was verified
+    // matches. The map's comparison is not constant-time, but it compares digests, and
+    // learning digests of valid tokens does not help to forge one.
+    const auto now = clock_.now();
+    if (const auto trusted = verified(presented_sha256, now)) return *trusted;
+    std::uint64_t generation = 0;
+    {
+        std::lock_guard lock(verified_mutex_);
+        generation = forgotten_generation_;
+    }
+    auto token = look_up(presented, presented_sha256);
+    if (!token) return std::nullopt;
+    remember(presented_sha256, *token, now, generation);
+    // Only when read: the calls while it is trusted are within kTrustVerifiedFor of this one,
+    // and the hot path then takes no lock but the verified tokens'.
+    record_use(*token);
+    return token;
+}
+
+std::optional<TokenRecord> TokenStore::look_up(std::string_view presented,
+                                               const std::string& hash) {
     const auto prefix = prefix_of(presented);
     if (!prefix) return std::nullopt;
     Json row;
@@ -182,15 +214,50 @@ std::optional<TokenRecord> TokenStore::authenticate(std::string_view presented) 
         if (!rows.empty()) row = rows[0];
     });
     if (row.is_null()) return std::nullopt;
-    if (!constant_time_equal(sha256_hex(presented), row["token_sha256"].get<std::string>())) {
-        return std::nullopt;
-    }
+    if (!constant_time_equal(hash, row["token_sha256"].get<std::string>())) return std::nullopt;
     TokenRecord token = from_row(row);
     if (token.revoked_at || token.expires_at <= clock::rfc3339_utc(clock_.now())) {
         return std::nullopt;
     }
-    record_use(token);
     return token;
+}
+
+std::shared_ptr<const TokenRecord> TokenStore::verified(const std::string& hash,
+                                                        clock::TimePoint now) {
+    std::lock_guard lock(verified_mutex_);
+    const auto found = verified_.find(hash);
+    if (found == verified_.end()) return nullptr;
+    // A clock set back is no reason to trust a verification longer.
+    if (found->second.checked_at <= now && now < found->second.trusted_until) {
+        return found->second.record;
+    }
+    verified_.erase(found);
+    return nullptr;
+}
+
+void TokenStore::remember(const std::string& hash, const TokenRecord& token, clock::TimePoint now,
+                          std::uint64_t generation) {
+    const auto expires = clock::parse_rfc3339(token.expires_at);
+    if (!expires) return;  // not trusted without its database row then
+    std::lock_guard lock(verified_mutex_);
+    // Revoked or rotated here while this look-up read the database: the row it read may be
+    // from before that.
+    if (generation != forgotten_generation_) return;
+    if (verified_.size() >= kMaxVerified) {
+        std::erase_if(verified_, [now](const auto& entry) {
+            return !(entry.second.checked_at <= now && now < entry.second.trusted_until);
+        });
+        if (verified_.size() >= kMaxVerified) verified_.clear();
+    }
+    verified_[hash] = Verified{std::make_shared<const TokenRecord>(token), now,
+                               std::min(now + kTrustVerifiedFor, *expires)};
+}
+
+void TokenStore::forget(const std::string& id) {
+    std::lock_guard lock(verified_mutex_);
+    // A scan: revocations and rotations are rare, and the map holds the few tokens in use.
+    std::erase_if(verified_, [&id](const auto& entry) { return entry.second.record->id == id; });
+    ++forgotten_generation_;
 }
 
 void TokenStore::record_use(const TokenRecord& token) {

@@ -11,11 +11,14 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace miconsul::auth {
@@ -63,10 +66,35 @@ public:
 
     /// The live token `presented` is, or nullopt (malformed, unknown, wrong secret, expired,
     /// revoked). The secret is compared by hash in constant time. Records its use, at most
-    /// once a minute per token.
+    /// once a minute per token (to within kTrustVerifiedFor: a use while the token is trusted
+    /// counts as the use that read it).
+    ///
+    /// A token found valid is trusted for kTrustVerifiedFor without asking the database again
+    /// (never past its expiry), so that a client's stream of calls costs one database read
+    /// per token per interval instead of one per call. Revoking or rotating a token through
+    /// this store forgets it at once; another instance's revocation or rotation is seen here
+    /// within kTrustVerifiedFor. See docs/security.md, "Tokens".
     std::optional<TokenRecord> authenticate(std::string_view presented);
+    /// The same, for a caller that has hashed `presented` already (sha256_hex): Access, which
+    /// compares the hash with the configured admin token's first.
+    std::optional<TokenRecord> authenticate(std::string_view presented,
+                                            const std::string& presented_sha256);
+
+    static constexpr std::chrono::seconds kTrustVerifiedFor{2};
 
 private:
+    struct Verified {
+        std::shared_ptr<const TokenRecord> record;  // copied outside the lock
+        clock::TimePoint checked_at;                // when the database said it was valid
+        clock::TimePoint trusted_until;             // checked_at + kTrustVerifiedFor, or its expiry
+    };
+
+    std::optional<TokenRecord> look_up(std::string_view presented, const std::string& hash);
+    std::shared_ptr<const TokenRecord> verified(const std::string& hash, clock::TimePoint now);
+    void remember(const std::string& hash, const TokenRecord& token, clock::TimePoint now,
+                  std::uint64_t generation);
+    /// Drops token `id` from the verified tokens: after it was revoked or rotated here.
+    void forget(const std::string& id);
     void record_use(const TokenRecord& token);
 
     storage::Database& database_;
@@ -74,6 +102,12 @@ private:
     logging::Log log_;
     std::mutex used_mutex_;
     std::map<std::string, clock::TimePoint> last_recorded_use_;  // per token id
+
+    std::mutex verified_mutex_;
+    std::unordered_map<std::string, Verified> verified_;  // by the token's SHA-256 (hex)
+    // Bumped by forget(): a look-up that read the database before a revocation must not put
+    // the token back after forget() has run.
+    std::uint64_t forgotten_generation_ = 0;
 };
 
 }  // namespace miconsul::auth

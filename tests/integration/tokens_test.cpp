@@ -100,6 +100,67 @@ TEST_P(TokensTest, RevocationIsImmediateAndFinal) {
     EXPECT_TRUE(tokens_->find(issued.record.id)->revoked_at);
 }
 
+// What another instance, or an operator with SQL, does behind this store's back.
+void run_sql(miconsul::storage::Database& database, const std::string& sql,
+             const nlohmann::json& parameters) {
+    database.with_platform([&](soci::session& session) {
+        miconsul::storage::run_json_statement(session, sql, parameters);
+    });
+}
+
+TEST_P(TokensTest, AVerifiedTokenIsTrustedForAMomentButRevokedHereFailsAtOnce) {
+    const auto issued = tokens_->issue(TokenKind::tenant_api, "sol", "n8n", 24h);
+    EXPECT_TRUE(works(issued.token));
+    // Revoked in the database without this store: it still trusts its verification...
+    run_sql(*database_, "UPDATE api_tokens SET revoked_at = '2026-11-28T12:00:00Z' WHERE id = :id",
+            {{"id", issued.record.id}});
+    EXPECT_TRUE(works(issued.token)) << "verified a moment ago: not read again";
+    // ...until this store revokes it: then at once.
+    run_sql(*database_, "UPDATE api_tokens SET revoked_at = NULL WHERE id = :id",
+            {{"id", issued.record.id}});
+    EXPECT_TRUE(tokens_->revoke(issued.record.id));
+    EXPECT_FALSE(works(issued.token));
+    EXPECT_FALSE(works(issued.token));
+}
+
+TEST_P(TokensTest, AnotherInstancesRevocationIsSeenWithinTheTrustInterval) {
+    TokenStore other(*database_, clock_, miconsul::logging::Log::null());
+    const auto issued = tokens_->issue(TokenKind::tenant_api, "sol", "n8n", 24h);
+    const auto rotated = tokens_->issue(TokenKind::tenant_api, "sol", "legacy", 24h);
+    EXPECT_TRUE(works(issued.token));
+    EXPECT_TRUE(works(rotated.token));
+    EXPECT_TRUE(other.revoke(issued.record.id));
+    ASSERT_TRUE(other.rotate(rotated.record.id, 0s, 24h));
+    EXPECT_FALSE(other.authenticate(issued.token)) << "at once where it was revoked";
+    EXPECT_FALSE(other.authenticate(rotated.token)) << "at once where it was rotated";
+    clock_.advance(TokenStore::kTrustVerifiedFor - 1ms);
+    EXPECT_TRUE(works(issued.token)) << "the documented bound, not more";
+    EXPECT_TRUE(works(rotated.token));
+    clock_.advance(1ms);
+    EXPECT_FALSE(works(issued.token));
+    EXPECT_FALSE(works(rotated.token));
+}
+
+TEST_P(TokensTest, AVerifiedTokenIsNeverTrustedPastItsExpiry) {
+    const auto issued = tokens_->issue(TokenKind::tenant_api, "sol", "n8n", 24h);
+    clock_.advance(24h - 1s);
+    EXPECT_TRUE(works(issued.token));
+    // Gone from the database: from here on, only the store's memory can let it in.
+    run_sql(*database_, "DELETE FROM api_tokens WHERE id = :id", {{"id", issued.record.id}});
+    clock_.advance(500ms);
+    EXPECT_TRUE(works(issued.token)) << "trusted: verified half a second ago";
+    clock_.advance(500ms);
+    EXPECT_FALSE(works(issued.token)) << "its expiry, sooner than the trust interval";
+}
+
+TEST_P(TokensTest, AClockSetBackEndsTheTrust) {
+    const auto issued = tokens_->issue(TokenKind::tenant_api, "sol", "n8n", 24h);
+    EXPECT_TRUE(works(issued.token));
+    run_sql(*database_, "DELETE FROM api_tokens WHERE id = :id", {{"id", issued.record.id}});
+    clock_.advance(-1h);
+    EXPECT_FALSE(works(issued.token)) << "not trusted for the hour the clock went back";
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, TokensTest, ::testing::Values("sqlite", "postgresql"));
 
 }  // namespace
