@@ -110,7 +110,7 @@ private:
     template <class Work>
     HttpResponse for_token(const HttpRequest& request, const PathParams& params,
                            Work&& work) const {
-        const auth::Caller caller = deps_.access.identify(request);
+        const auth::Caller& caller = deps_.access.identify(request);
         const auto token = deps_.tokens.find(path_param(params, "token"));
         const auth::Verdict verdict =
             auth::judge(caller,

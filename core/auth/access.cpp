@@ -57,11 +57,10 @@ std::string_view session_cookie(std::string_view cookie_header) {
 Access::Access(std::string admin_token_sha256, TokenStore& tokens, AdminUsers* users)
     : admin_token_sha256_(std::move(admin_token_sha256)), tokens_(tokens), users_(users) {}
 
-Caller Access::identify(const http::HttpRequest& request) const {
+const Caller& Access::identify(const http::HttpRequest& request) const {
     if (const auto* known = std::any_cast<Caller>(&request.caller)) return *known;
-    Caller caller = look_up(request);
-    request.caller = caller;
-    return caller;
+    request.caller = look_up(request);
+    return *std::any_cast<Caller>(&request.caller);
 }
 
 Caller Access::look_up(const http::HttpRequest& request) const {

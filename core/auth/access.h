@@ -61,8 +61,9 @@ public:
     /// panel's admin users, whose session cookies count as credentials (null: they do not).
     Access(std::string admin_token_sha256, TokenStore& tokens, AdminUsers* users = nullptr);
 
-    /// Who calls: looked up once per request, then remembered on it.
-    Caller identify(const http::HttpRequest& request) const;
+    /// Who calls: looked up once per request, then remembered on it; the reference lives as
+    /// long as the request.
+    const Caller& identify(const http::HttpRequest& request) const;
 
     /// identify, then judge.
     Verdict check(const http::HttpRequest& request, Need need, std::string_view tenant_id) const;

@@ -176,24 +176,26 @@ std::vector<TokenRecord> TokenStore::list(const std::string& tenant_id) {
 }
 
 std::optional<TokenRecord> TokenStore::authenticate(std::string_view presented) {
-    return authenticate(presented, sha256_hex(presented));
+    const auto token = authenticate(presented, sha256_hex(presented));
+    return token ? std::optional<TokenRecord>(*token) : std::nullopt;
 }
 
-std::optional<TokenRecord> TokenStore::authenticate(std::string_view presented,
-                                                    const std::string& presented_sha256) {
+std::shared_ptr<const TokenRecord> TokenStore::authenticate(std::string_view presented,
+                                                            const std::string& presented_sha256) {
     // Looked up by the hash of the whole token: only the exact token that was verified
     // matches. The map's comparison is not constant-time, but it compares digests, and
     // learning digests of valid tokens does not help to forge one.
     const auto now = clock_.now();
-    if (const auto trusted = verified(presented_sha256, now)) return *trusted;
+    if (auto trusted = verified(presented_sha256, now)) return trusted;
     std::uint64_t generation = 0;
     {
         std::lock_guard lock(verified_mutex_);
         generation = forgotten_generation_;
     }
-    auto token = look_up(presented, presented_sha256);
-    if (!token) return std::nullopt;
-    remember(presented_sha256, *token, now, generation);
+    auto found = look_up(presented, presented_sha256);
+    if (!found) return nullptr;
+    auto token = std::make_shared<const TokenRecord>(std::move(*found));
+    remember(presented_sha256, token, now, generation);
     // Only when read: the calls while it is trusted are within kTrustVerifiedFor of this one,
     // and the hot path then takes no lock but the verified tokens'.
     record_use(*token);
@@ -235,9 +237,9 @@ std::shared_ptr<const TokenRecord> TokenStore::verified(const std::string& hash,
     return nullptr;
 }
 
-void TokenStore::remember(const std::string& hash, const TokenRecord& token, clock::TimePoint now,
-                          std::uint64_t generation) {
-    const auto expires = clock::parse_rfc3339(token.expires_at);
+void TokenStore::remember(const std::string& hash, std::shared_ptr<const TokenRecord> token,
+                          clock::TimePoint now, std::uint64_t generation) {
+    const auto expires = clock::parse_rfc3339(token->expires_at);
     if (!expires) return;  // not trusted without its database row then
     std::lock_guard lock(verified_mutex_);
     // Revoked or rotated here while this look-up read the database: the row it read may be
@@ -249,8 +251,7 @@ void TokenStore::remember(const std::string& hash, const TokenRecord& token, clo
         });
         if (verified_.size() >= kMaxVerified) verified_.clear();
     }
-    verified_[hash] = Verified{std::make_shared<const TokenRecord>(token), now,
-                               std::min(now + kTrustVerifiedFor, *expires)};
+    verified_[hash] = Verified{std::move(token), now, std::min(now + kTrustVerifiedFor, *expires)};
 }
 
 void TokenStore::forget(const std::string& id) {

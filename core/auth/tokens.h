@@ -76,9 +76,10 @@ public:
     /// within kTrustVerifiedFor. See docs/security.md, "Tokens".
     std::optional<TokenRecord> authenticate(std::string_view presented);
     /// The same, for a caller that has hashed `presented` already (sha256_hex): Access, which
-    /// compares the hash with the configured admin token's first.
-    std::optional<TokenRecord> authenticate(std::string_view presented,
-                                            const std::string& presented_sha256);
+    /// compares the hash with the configured admin token's first. Shares the record instead
+    /// of copying it (null: not a live token): the request path reads only three fields.
+    std::shared_ptr<const TokenRecord> authenticate(std::string_view presented,
+                                                    const std::string& presented_sha256);
 
     static constexpr std::chrono::seconds kTrustVerifiedFor{2};
 
@@ -91,8 +92,8 @@ private:
 
     std::optional<TokenRecord> look_up(std::string_view presented, const std::string& hash);
     std::shared_ptr<const TokenRecord> verified(const std::string& hash, clock::TimePoint now);
-    void remember(const std::string& hash, const TokenRecord& token, clock::TimePoint now,
-                  std::uint64_t generation);
+    void remember(const std::string& hash, std::shared_ptr<const TokenRecord> token,
+                  clock::TimePoint now, std::uint64_t generation);
     /// Drops token `id` from the verified tokens: after it was revoked or rotated here.
     void forget(const std::string& id);
     void record_use(const TokenRecord& token);

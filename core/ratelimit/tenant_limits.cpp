@@ -16,7 +16,7 @@ std::optional<Decision> TenantRateLimits::decide(const http::HttpRequest& reques
                                                  const std::string& tenant,
                                                  const std::string& route_class) {
     if (request.header("authorization").empty()) return std::nullopt;
-    const auth::Caller caller = access_.identify(request);
+    const auth::Caller& caller = access_.identify(request);
     const bool tenants_own = (caller.kind == auth::Caller::Kind::tenant_admin ||
                               caller.kind == auth::Caller::Kind::tenant_api) &&
                              caller.tenant_id == tenant;
