@@ -79,6 +79,13 @@ HttpResponse PluginGateway::call(const LoadedPlugin& plugin, const RouteInfo& ro
                                  const routing::PathParams& params, const std::string& tenant_id,
                                  const tenants::TenantSnapshot* tenant,
                                  const std::string& settings_json) const {
+    // Plugins parse their own bodies, in the host's process: a body nested deeply enough
+    // overflows a thread's stack when parsed or copied recursively, whichever code does it.
+    // The host's own routes refuse it before parsing (kMaxJsonDepth); so do plugin routes.
+    if (http::json_nesting_exceeds(request.body)) {
+        return HttpResponse::problem(
+            400, "the body nests deeper than " + std::to_string(http::kMaxJsonDepth) + " levels");
+    }
     mc_context context;
     context.plugin = &plugin;
     context.tenant_id = tenant_id;

@@ -179,6 +179,25 @@ TEST_F(Hardening, CorsPreflightFromAConfiguredOriginOnly) {
     EXPECT_EQ(plain.header("access-control-allow-methods"), "");
 }
 
+TEST_F(Hardening, ADeeplyNestedBodyIsRefusedBeforeAPluginParsesIt) {
+    start({{"MICONSUL_MAX_REQUEST_BYTES", "1048576"}});
+    create_demo_with_hello();
+    // 100,000 levels: parsed recursively inside the plugin, this would overflow a stack and
+    // take the whole host down with it.
+    const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+    const auto refused = http().send("POST", "/t/demo/hello/greetings", deep, kAdmin);
+    EXPECT_EQ(refused.status, 400) << refused.body;
+    EXPECT_NE(refused.body.find("nests deeper"), std::string::npos) << refused.body;
+    // Just under the limit, the plugin gets the body and answers for itself.
+    const std::string shallow = std::string(60, '[') + std::string(60, ']');
+    const auto plugins_own = http().send("POST", "/t/demo/hello/greetings", shallow, kAdmin);
+    EXPECT_EQ(plugins_own.status, 400);
+    EXPECT_EQ(plugins_own.body.find("nests deeper"), std::string::npos) << plugins_own.body;
+    EXPECT_EQ(http().send("POST", "/t/demo/hello/greetings", R"({"name": "Ana"})", kAdmin).status,
+              201)
+        << "the host keeps serving";
+}
+
 TEST_F(Hardening, NoTokenOrSecretReachesTheLog) {
     start({{"MICONSUL_LOG_LEVEL", "debug"}});
     create_demo_with_hello();
