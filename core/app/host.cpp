@@ -37,11 +37,12 @@ namespace miconsul::app {
 struct Host::Parts {
     std::unique_ptr<storage::Database> database;
     std::unique_ptr<tenants::TenantStore> tenants;
+    clock::SystemClock clock;
+    std::unique_ptr<auth::TokenStore> tokens;
+    // After what its thread calls (tenants, tokens), so it stops before they go.
     std::unique_ptr<tenants::TenantChangeListener> tenant_changes;  // PostgreSQL only
     plugins::PluginRegistry registry;
     routing::Router router;
-    clock::SystemClock clock;
-    std::unique_ptr<auth::TokenStore> tokens;
     std::unique_ptr<auth::AdminUsers> users;
     std::unique_ptr<auth::Access> access;
     std::unique_ptr<api::SessionsDependencies> sessions_api;
@@ -85,12 +86,22 @@ void Host::start() {
                                   storage::core_platform_migrations());
     });
     parts.tenants = std::make_unique<tenants::TenantStore>(*parts.database);
+    parts.tokens = std::make_unique<auth::TokenStore>(*parts.database, parts.clock, log_);
     if (parts.database->backend() == storage::Backend::postgresql) {
-        // Listen before the first load, so no change can slip between the two.
+        // Listen before the first load, so no change can slip between the two. The channel
+        // also carries tokens revoked or rotated on other instances, which this one stops
+        // trusting at once instead of within TokenStore::kTrustVerifiedFor.
         parts.tenant_changes = std::make_unique<tenants::TenantChangeListener>(
             config_.database_url,
-            [tenants = parts.tenants.get()](const std::string& tenant_id) {
-                tenants->refresh(tenant_id);
+            [tenants = parts.tenants.get(),
+             tokens = parts.tokens.get()](const std::string& changed) {
+                constexpr auto prefix = auth::TokenStore::kChangedTokenPrefix;
+                if (changed.rfind(prefix, 0) == 0) {
+                    tokens->forget(changed.substr(prefix.size()));
+                    return;
+                }
+                if (changed.empty()) tokens->forget("");  // notifications may have been missed
+                tenants->refresh(changed);
             },
             log_);
     }
@@ -101,7 +112,6 @@ void Host::start() {
             "no admin token configured: only API tokens are accepted",
             {{"hint", "set MICONSUL_ADMIN_TOKEN, or create one with miconsul-host admin create"}});
     }
-    parts.tokens = std::make_unique<auth::TokenStore>(*parts.database, parts.clock, log_);
     parts.audit = std::make_unique<audit::AuditLog>(
         *parts.database, parts.clock, log_, std::chrono::hours(24 * config_.audit_retention_days));
     parts.audit->start();

@@ -4,6 +4,7 @@
 #include "auth/token_hash.h"
 #include "ids/ids.h"
 #include "storage/json_statement.h"
+#include "tenants/change_listener.h"
 
 #include <algorithm>
 #include <regex>
@@ -132,6 +133,7 @@ std::optional<IssuedToken> TokenStore::rotate(const std::string& id, std::chrono
             "END"
             " WHERE id = :id",
             Json{{"new_id", issued.record.id}, {"overlap_end", overlap_end}, {"id", id}});
+        announce_forgotten(session, id);
     });
     forget(id);  // its expiry may be sooner now
     return issued;
@@ -145,6 +147,7 @@ bool TokenStore::revoke(const std::string& id) {
             "UPDATE api_tokens SET revoked_at = :now WHERE id = :id AND revoked_at IS NULL",
             Json{{"now", clock::rfc3339_utc(clock_.now())}, {"id", id}});
         revoked = result.value("affected_rows", 0) == 1;
+        announce_forgotten(session, id);
     });
     forget(id);
     return revoked;
@@ -257,8 +260,17 @@ void TokenStore::remember(const std::string& hash, std::shared_ptr<const TokenRe
 void TokenStore::forget(const std::string& id) {
     std::lock_guard lock(verified_mutex_);
     // A scan: revocations and rotations are rare, and the map holds the few tokens in use.
-    std::erase_if(verified_, [&id](const auto& entry) { return entry.second.record->id == id; });
+    std::erase_if(verified_,
+                  [&id](const auto& entry) { return id.empty() || entry.second.record->id == id; });
     ++forgotten_generation_;
+}
+
+void TokenStore::announce_forgotten(soci::session& session, const std::string& id) const {
+    if (database_.backend() != storage::Backend::postgresql) return;
+    const std::string channel = tenants::kTenantChangeChannel;
+    const std::string payload = std::string(kChangedTokenPrefix) + id;
+    session << "SELECT pg_notify(:channel, :payload)", soci::use(channel, "channel"),
+        soci::use(payload, "payload");
 }
 
 void TokenStore::record_use(const TokenRecord& token) {

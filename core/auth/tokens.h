@@ -83,6 +83,15 @@ public:
 
     static constexpr std::chrono::seconds kTrustVerifiedFor{2};
 
+    /// Stops trusting token `id` without asking the database ("": every token): after it was
+    /// revoked or rotated here, or — on PostgreSQL, through the change listener — on another
+    /// instance, which announces it with kChangedTokenPrefix + id on the tenant change
+    /// channel. Thread-safe.
+    void forget(const std::string& id);
+
+    /// What a token's announcement starts with; tenant ids never hold ':'.
+    static constexpr std::string_view kChangedTokenPrefix = "token:";
+
 private:
     struct Verified {
         std::shared_ptr<const TokenRecord> record;  // copied outside the lock
@@ -94,8 +103,8 @@ private:
     std::shared_ptr<const TokenRecord> verified(const std::string& hash, clock::TimePoint now);
     void remember(const std::string& hash, std::shared_ptr<const TokenRecord> token,
                   clock::TimePoint now, std::uint64_t generation);
-    /// Drops token `id` from the verified tokens: after it was revoked or rotated here.
-    void forget(const std::string& id);
+    /// Tells the other instances (PostgreSQL: NOTIFY on the change channel) to forget `id`.
+    void announce_forgotten(soci::session& session, const std::string& id) const;
     void record_use(const TokenRecord& token);
 
     storage::Database& database_;

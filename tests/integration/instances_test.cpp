@@ -229,6 +229,28 @@ TEST_F(InstancesTest, EventOfAKilledInstanceIsRedeliveredAndHandled) {
     EXPECT_EQ(deliveries[0]["event_id"], published.json()["id"]);
     EXPECT_EQ(deliveries[0]["attempts"], 2);
 }
+TEST_F(InstancesTest, ATokenRevokedOnOneInstanceIsRefusedByTheOtherAtOnce) {
+    const auto a = start("revoking-a");
+    const auto b = start("revoking-b");
+    setup_tenant(*a);
+    const json issued = json::parse(
+        a->http().send("POST", "/api/v1/tenants/sol/tokens", R"({"kind":"api"})", kAdmin).body);
+    const std::vector<std::string> n8n = {"Authorization: Bearer " +
+                                          issued["token"].get<std::string>()};
+    // b has verified it, and would trust it for TokenStore::kTrustVerifiedFor (2 s) on its own.
+    ASSERT_EQ(b->http().get("/t/sol/counter/hits", n8n).status, 200);
+    ASSERT_EQ(a->http()
+                  .send("DELETE", "/api/v1/tokens/" + issued["id"].get<std::string>(), "", kAdmin)
+                  .status,
+              204);
+    const auto revoked_at = std::chrono::steady_clock::now();
+    // PostgreSQL's NOTIFY reaches b within milliseconds; well before the trust would lapse.
+    ASSERT_TRUE(
+        eventually([&] { return b->http().get("/t/sol/counter/hits", n8n).status == 401; }, 2));
+    EXPECT_LT(std::chrono::steady_clock::now() - revoked_at, std::chrono::milliseconds(1000));
+    EXPECT_EQ(a->http().get("/t/sol/counter/hits", n8n).status, 401);
+}
+
 TEST_F(InstancesTest, TwoInstancesOnOneRedisLetATenantThroughAtMostItsBudget) {
     OwnRedis redis;
     ASSERT_TRUE(redis.ping());
