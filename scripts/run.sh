@@ -29,11 +29,10 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 
-auth="Authorization: Bearer $MICONSUL_ADMIN_TOKEN"
-curl -sS -o /dev/null -H "$auth" -X POST "$base/api/v1/tenants" \
-  -d '{"id":"demo","name":"Clínica Demo","timezone":"America/Mexico_City","locale":"es-MX"}'
-curl -fsS -o /dev/null -H "$auth" -X PUT "$base/api/v1/tenants/demo/plugins/hello" \
-  -d '{"enabled":true}'
+# The demo tenant is configuration as code: config/tenants/demo.json, applied like any
+# clinic's file kept in Git (docs/operations.md). Nothing changes when it is applied again.
+MICONSUL_TOKEN="$MICONSUL_ADMIN_TOKEN" build/bin/miconsul-host apply \
+  -f config/tenants/demo.json --url "$base" >/dev/null
 
 cat <<INFO
 
@@ -43,6 +42,7 @@ Demo tenant "demo" has the hello plugin enabled. Try:
   curl '$base/t/demo/hello/greet?name=Ana'
   curl -H 'Authorization: Bearer $MICONSUL_ADMIN_TOKEN' $base/api/v1/plugins
   curl -H 'Authorization: Bearer $MICONSUL_ADMIN_TOKEN' $base/api/v1/tenants/demo/plugins
+  curl -H 'Authorization: Bearer $MICONSUL_ADMIN_TOKEN' $base/api/v1/tenants/demo/plugins/hello/revisions
 
 The admin token is in $token_file. Ctrl+C stops the host.
 INFO
