@@ -25,6 +25,11 @@ public:
 
     // POST /api/v1/session {"email", "password", "code"?}
     HttpResponse sign_in(const HttpRequest& request, const PathParams&) const {
+        // A form another site posts (text/plain needs no preflight) must not sign the
+        // visitor's browser in to an account of the attacker's: only JSON is taken.
+        if (!request.header("content-type").starts_with("application/json")) {
+            return HttpResponse::problem(415, "send the sign-in as application/json");
+        }
         auto parsed = parse_json_object(request);
         if (auto* problem = std::get_if<HttpResponse>(&parsed)) return std::move(*problem);
         const Json& body = std::get<Json>(parsed);
@@ -72,8 +77,8 @@ public:
                                                    {"mfa_pending", session.mfa_pending}},
                                                   201);
         created.headers.emplace_back(
-            "Set-Cookie", session_cookie_header(outcome.session_token,
-                                                deps_.users.session_lifetime().count()));
+            "Set-Cookie",
+            session_cookie_header(outcome.session_token, deps_.users.session_lifetime().count()));
         return created;
     }
 

@@ -119,6 +119,7 @@ private:
                         token ? token->tenant_id : "");
         const auto not_found = HttpResponse::problem(404, "no such token");
         if (verdict == auth::Verdict::unauthenticated) return access_refused(verdict, not_found);
+        if (caller.missing_csrf) return access_refused(verdict, not_found);  // 403, as anywhere
         if (!token || verdict != auth::Verdict::allow) return not_found;
         return work(*token);
     }

@@ -16,7 +16,7 @@ using Json = nlohmann::json;
 
 constexpr const char* kUserColumns =
     "id, email, role, tenant_id, password_hash, totp_secret, totp_pending, totp_last_step,"
-    " failed_attempts, locked_until, created_at, last_sign_in_at";
+    " created_at, last_sign_in_at";
 constexpr int kRecoveryCodes = 10;
 constexpr size_t kShortestPassword = 12;
 constexpr size_t kLongestPassword = 256;  // scrypt takes any length; a bound keeps it cheap
@@ -35,7 +35,6 @@ AdminUser user_of(const Json& row) {
     user.totp_enabled = !row["totp_secret"].is_null();
     user.created_at = row["created_at"];
     user.last_sign_in_at = optional_text(row, "last_sign_in_at");
-    user.locked_until = optional_text(row, "locked_until");
     return user;
 }
 
@@ -81,8 +80,7 @@ Json AdminUser::to_json() const {
             {"tenant_id", tenant_id.empty() ? Json(nullptr) : Json(tenant_id)},
             {"totp_enabled", totp_enabled},
             {"created_at", created_at},
-            {"last_sign_in_at", last_sign_in_at ? Json(*last_sign_in_at) : Json(nullptr)},
-            {"locked_until", locked_until ? Json(*locked_until) : Json(nullptr)}};
+            {"last_sign_in_at", last_sign_in_at ? Json(*last_sign_in_at) : Json(nullptr)}};
 }
 
 AdminUsers::AdminUsers(storage::Database& database, const clock::Clock& clock,
@@ -112,20 +110,20 @@ std::variant<AdminUser, std::string> AdminUsers::create(const std::string& email
     const std::string hash = hash_password(password);  // slow: outside the database lock
     std::optional<AdminUser> created;
     database_.with_platform([&](soci::session& session) {
-        const Json taken = storage::run_json_statement(
-            session, "SELECT id FROM admin_users WHERE email = :email", {{"email", normalised}});
-        if (!taken.empty()) return;
         const Json user = {{"id", ids::random_uuid()},
                            {"email", normalised},
                            {"role", role},
                            {"tenant_id", tenant_id},
                            {"password_hash", hash},
                            {"created_at", clock::rfc3339_utc(clock_.now())}};
-        storage::run_json_statement(
+        // One statement: two creations of the same email at once get one user and one 409.
+        const Json inserted = storage::run_json_statement(
             session,
             "INSERT INTO admin_users (id, email, role, tenant_id, password_hash, created_at)"
-            " VALUES (:id, :email, :role, :tenant_id, :password_hash, :created_at)",
+            " VALUES (:id, :email, :role, :tenant_id, :password_hash, :created_at)"
+            " ON CONFLICT (email) DO NOTHING",
             user);
+        if (inserted.value("affected_rows", 0) != 1) return;
         created = user_of(Json{{"id", user["id"]},
                                {"email", normalised},
                                {"role", role},
@@ -182,26 +180,35 @@ int64_t AdminUsers::unix_now() const {
         .count();
 }
 
-std::chrono::seconds AdminUsers::record_failure(const std::string& user_id, int failures) {
+std::chrono::seconds AdminUsers::record_failure(const std::string& email_sha256) {
+    int failures = 0;
     std::chrono::seconds lockout{0};
-    if (failures >= settings_.failures_before_lockout) {
-        // 1, 2, 4, … minutes for each failure past the limit, up to the longest.
-        const int doublings = std::min(failures - settings_.failures_before_lockout, 20);
-        lockout = std::min(settings_.first_lockout * (int64_t{1} << doublings),
-                           settings_.longest_lockout);
-    }
-    const Json locked_until =
-        lockout.count() > 0 ? Json(clock::rfc3339_utc(clock_.now() + lockout)) : Json(nullptr);
     database_.with_platform([&](soci::session& session) {
-        storage::run_json_statement(
-            session,
-            "UPDATE admin_users SET failed_attempts = :failures, locked_until = :locked_until"
-            " WHERE id = :id",
-            {{"failures", failures}, {"locked_until", locked_until}, {"id", user_id}});
+        soci::transaction transaction(session);
+        // Counted in the statement, not read and written back: failures sent in parallel each
+        // count.
+        session << "INSERT INTO signin_failures (email_sha256, failed_attempts) VALUES (:email, 1)"
+                   " ON CONFLICT (email_sha256) DO UPDATE"
+                   " SET failed_attempts = signin_failures.failed_attempts + 1"
+                   " RETURNING failed_attempts",
+            soci::use(email_sha256, "email"), soci::into(failures);
+        if (failures >= settings_.failures_before_lockout) {
+            // 1, 2, 4, … minutes for each failure past the limit, up to the longest.
+            const int doublings = std::min(failures - settings_.failures_before_lockout, 20);
+            lockout = std::min(settings_.first_lockout * (int64_t{1} << doublings),
+                               settings_.longest_lockout);
+            const std::string locked_until = clock::rfc3339_utc(clock_.now() + lockout);
+            session << "UPDATE signin_failures SET locked_until = :until"
+                       " WHERE email_sha256 = :email",
+                soci::use(locked_until, "until"), soci::use(email_sha256, "email");
+        }
+        transaction.commit();
     });
     if (lockout.count() > 0) {
-        log_.warn("admin user locked out after failed sign-ins",
-                  {{"user", user_id}, {"failures", failures}, {"seconds", lockout.count()}});
+        log_.warn("sign-ins locked out after failures",
+                  {{"email_sha256", email_sha256.substr(0, 12)},
+                   {"failures", failures},
+                   {"seconds", lockout.count()}});
     }
     return lockout;
 }
@@ -244,21 +251,31 @@ bool AdminUsers::accept_code(const Json& row, const std::string& code) {
 SignInOutcome AdminUsers::sign_in(const std::string& email, const std::string& password,
                                   const std::string& code) {
     SignInOutcome outcome;
+    const std::string normalised = lower_case(email);
+    const std::string email_sha256 = sha256_hex(normalised);
     Json row;
+    std::optional<std::string> locked_until;
     database_.with_platform([&](soci::session& session) {
         const Json rows = storage::run_json_statement(
             session,
             std::string("SELECT ") + kUserColumns + " FROM admin_users WHERE email = :email",
-            {{"email", lower_case(email)}});
+            {{"email", normalised}});
         if (!rows.empty()) row = rows[0];
+        const Json failures = storage::run_json_statement(
+            session, "SELECT locked_until FROM signin_failures WHERE email_sha256 = :email",
+            {{"email", email_sha256}});
+        if (!failures.empty()) locked_until = optional_text(failures[0], "locked_until");
     });
-    if (row.is_null() || password.size() > kLongestPassword) {
-        verify_password(password.substr(0, kLongestPassword), decoy_password_hash());
-        return outcome;
-    }
-    const std::string user_id = row["id"];
     const auto now = clock_.now();
-    if (const auto locked_until = optional_text(row, "locked_until")) {
+    const bool known = !row.is_null() && password.size() <= kLongestPassword;
+    // Every path runs one scrypt: how long an answer takes says nothing about the email.
+    bool password_right = false;
+    if (known) {
+        password_right = verify_password(password, row["password_hash"].get<std::string>());
+    } else {
+        verify_password(password.substr(0, kLongestPassword), decoy_password_hash());
+    }
+    if (locked_until) {
         const auto until = clock::parse_rfc3339(*locked_until);
         if (until && *until > now) {
             outcome.result = SignInOutcome::Result::locked;
@@ -266,14 +283,14 @@ SignInOutcome AdminUsers::sign_in(const std::string& email, const std::string& p
             return outcome;
         }
     }
-    const int failures = static_cast<int>(row["failed_attempts"].get<int64_t>()) + 1;
     auto fail = [&] {
-        outcome.retry_after = record_failure(user_id, failures);
+        outcome.retry_after = record_failure(email_sha256);
         outcome.result = outcome.retry_after.count() > 0 ? SignInOutcome::Result::locked
                                                          : SignInOutcome::Result::refused;
         return outcome;
     };
-    if (!verify_password(password, row["password_hash"].get<std::string>())) return fail();
+    if (!password_right) return fail();
+    const std::string user_id = row["id"];
     const bool has_totp = !row["totp_secret"].is_null();
     if (has_totp && code.empty()) {
         outcome.result = SignInOutcome::Result::code_required;
@@ -292,11 +309,11 @@ SignInOutcome AdminUsers::sign_in(const std::string& email, const std::string& p
     const std::string now_text = clock::rfc3339_utc(now);
     database_.with_platform([&](soci::session& sql) {
         soci::transaction transaction(sql);
-        storage::run_json_statement(
-            sql,
-            "UPDATE admin_users SET failed_attempts = 0, locked_until = NULL,"
-            " last_sign_in_at = :now WHERE id = :id",
-            {{"now", now_text}, {"id", user_id}});
+        storage::run_json_statement(sql,
+                                    "UPDATE admin_users SET last_sign_in_at = :now WHERE id = :id",
+                                    {{"now", now_text}, {"id", user_id}});
+        storage::run_json_statement(sql, "DELETE FROM signin_failures WHERE email_sha256 = :email",
+                                    {{"email", email_sha256}});
         // Expired sessions of this user go as a new one comes: the table stays small.
         storage::run_json_statement(
             sql, "DELETE FROM admin_sessions WHERE user_id = :id AND expires_at <= :now",
@@ -316,7 +333,6 @@ SignInOutcome AdminUsers::sign_in(const std::string& email, const std::string& p
         transaction.commit();
     });
     session.user.last_sign_in_at = now_text;
-    session.user.locked_until.reset();
     outcome.session = std::move(session);
     outcome.result = SignInOutcome::Result::signed_in;
     return outcome;
@@ -331,8 +347,8 @@ std::optional<AdminSession> AdminUsers::session(std::string_view token) const {
         const Json rows = storage::run_json_statement(
             session,
             "SELECT s.id AS session_id, s.csrf_sha256, s.mfa_pending, s.expires_at, u.id, u.email,"
-            " u.role, u.tenant_id, u.totp_secret, u.created_at, u.last_sign_in_at,"
-            " u.locked_until FROM admin_sessions s JOIN admin_users u ON u.id = s.user_id"
+            " u.role, u.tenant_id, u.totp_secret, u.created_at, u.last_sign_in_at"
+            " FROM admin_sessions s JOIN admin_users u ON u.id = s.user_id"
             " WHERE s.token_sha256 = :hash",
             {{"hash", sha256_hex(token)}});
         if (!rows.empty()) row = rows[0];
@@ -360,11 +376,16 @@ void AdminUsers::end_session(const std::string& session_id) {
 std::optional<TotpEnrolment> AdminUsers::begin_totp(const AdminSession& session) {
     if (!secret_box_ || session.user.totp_enabled) return std::nullopt;
     const std::string secret = new_totp_secret();
+    bool started = false;
     database_.with_platform([&](soci::session& sql) {
-        storage::run_json_statement(
-            sql, "UPDATE admin_users SET totp_pending = :sealed WHERE id = :id",
-            {{"sealed", secret_box_->seal(secret)}, {"id", session.user.id}});
+        started = storage::run_json_statement(
+                      sql,
+                      "UPDATE admin_users SET totp_pending = :sealed"
+                      " WHERE id = :id AND totp_secret IS NULL",
+                      {{"sealed", secret_box_->seal(secret)}, {"id", session.user.id}})
+                      .value("affected_rows", 0) == 1;
     });
+    if (!started) return std::nullopt;  // enrolled meanwhile, on another request
     return TotpEnrolment{base32_encode(secret),
                          otpauth_uri("MiConsul", session.user.email, secret)};
 }
@@ -388,13 +409,20 @@ std::optional<std::vector<std::string>> AdminUsers::confirm_totp(const AdminSess
     if (!step) return std::nullopt;
     std::vector<std::string> codes;
     for (int i = 0; i < kRecoveryCodes; ++i) codes.push_back(new_recovery_code());
+    bool confirmed = false;
     database_.with_platform([&](soci::session& sql) {
         soci::transaction transaction(sql);
-        storage::run_json_statement(
-            sql,
-            "UPDATE admin_users SET totp_secret = totp_pending, totp_pending = NULL,"
-            " totp_last_step = :step WHERE id = :id",
-            {{"step", *step}, {"id", session.user.id}});
+        // Only the secret this code was checked against, and only once: a restarted enrolment
+        // or a second confirmation in between changes nothing.
+        confirmed =
+            storage::run_json_statement(
+                sql,
+                "UPDATE admin_users SET totp_secret = totp_pending, totp_pending = NULL,"
+                " totp_last_step = :step WHERE id = :id AND totp_secret IS NULL"
+                " AND totp_pending = :pending",
+                {{"step", *step}, {"id", session.user.id}, {"pending", row["totp_pending"]}})
+                .value("affected_rows", 0) == 1;
+        if (!confirmed) return;  // rolled back with the transaction
         storage::run_json_statement(sql, "DELETE FROM admin_recovery_codes WHERE user_id = :id",
                                     {{"id", session.user.id}});
         for (const auto& recovery : codes) {
@@ -406,6 +434,7 @@ std::optional<std::vector<std::string>> AdminUsers::confirm_totp(const AdminSess
                                     {{"id", session.id}});
         transaction.commit();
     });
+    if (!confirmed) return std::nullopt;
     log_.info("admin user enrolled TOTP", {{"user", session.user.id}});
     return codes;
 }

@@ -31,7 +31,6 @@ struct AdminUser {
     bool totp_enabled = false;
     std::string created_at;
     std::optional<std::string> last_sign_in_at;
-    std::optional<std::string> locked_until;
 
     nlohmann::json to_json() const;  // never the password hash or the TOTP secret
 };
@@ -90,8 +89,9 @@ public:
     bool remove(const std::string& id);
 
     /// Checks the password, then (for a user with TOTP) `code`: a current TOTP code or one of
-    /// the user's unused recovery codes. Every failure counts towards the lockout; a success
-    /// resets it. Takes a scrypt's time whether or not the email exists.
+    /// the user's unused recovery codes. Every failure counts towards the email's lockout — an
+    /// email no user has as well, so a lockout tells nothing about who exists — and a success
+    /// resets it. Takes a scrypt's time in every case.
     SignInOutcome sign_in(const std::string& email, const std::string& password,
                           const std::string& code);
 
@@ -112,8 +112,9 @@ public:
                                                          const std::string& code);
 
 private:
-    // Counts a failure and returns how long the account is now locked for (0: not locked).
-    std::chrono::seconds record_failure(const std::string& user_id, int failures);
+    // Counts a failure for the email (by its hash) and returns how long sign-ins with it are
+    // now locked for (0: not locked).
+    std::chrono::seconds record_failure(const std::string& email_sha256);
     bool accept_code(const nlohmann::json& row, const std::string& code);
     int64_t unix_now() const;  // what TOTP steps count from
 

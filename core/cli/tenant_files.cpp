@@ -1,6 +1,7 @@
 #include "cli/tenant_files.h"
 
 #include "outbound/http_post.h"
+#include "storage/database.h"
 
 #include <fstream>
 #include <ostream>
@@ -39,11 +40,12 @@ std::string problem_text(const outbound::ExchangeResult& answer) {
     return text;
 }
 
+// Operations and paths, never values: settings may hold credentials, and this output ends up
+// in CI logs.
 void describe_patch(const Json& patch, std::ostringstream& lines) {
+    if (!patch.is_array()) return;
     for (const auto& operation : patch) {
-        lines << "    " << operation.value("op", "") << " " << operation.value("path", "");
-        if (operation.contains("value")) lines << " = " << operation["value"].dump();
-        lines << "\n";
+        lines << "    " << operation.value("op", "") << " " << operation.value("path", "") << "\n";
     }
 }
 }  // namespace
@@ -54,15 +56,19 @@ std::string describe_changes(const Json& answer) {
     if (changes.empty()) return "no changes\n";
     for (const auto& change : changes) {
         const std::string kind = change.value("kind", "");
+        // value(), not []: on a const object a missing key is undefined behaviour.
+        const Json after_state = change.value("after", Json::object());
+        const Json enabled = change.value("enabled", Json::object());
+        const Json patch = change.value("changes", Json::array());
         if (kind == "tenant.created") {
-            lines << "+ tenant " << change["after"].value("id", "") << " " << change["after"].dump()
+            lines << "+ tenant " << after_state.value("id", "") << " " << after_state.dump()
                   << "\n";
         } else if (kind == "tenant.updated") {
             lines << "~ tenant\n";
-            describe_patch(change["changes"], lines);
+            describe_patch(patch, lines);
         } else if (kind == "plugin") {
-            const bool before = change["enabled"].value("before", false);
-            const bool after = change["enabled"].value("after", false);
+            const bool before = enabled.value("before", false);
+            const bool after = enabled.value("after", false);
             const char* mark = before == after ? "~" : after ? "+" : "-";
             lines << mark << " plugin " << change.value("plugin", "")
                   << (before == after ? ""
@@ -70,7 +76,7 @@ std::string describe_changes(const Json& answer) {
                                       : " (disable)");
             if (change.contains("revision")) lines << " -> revision " << change["revision"];
             lines << "\n";
-            describe_patch(change["changes"], lines);
+            describe_patch(patch, lines);
         }
     }
     return lines.str();
@@ -97,6 +103,11 @@ int apply_tenant_file(const ApiTarget& target, const std::filesystem::path& file
         return 1;
     }
     const std::string tenant_id = tenant["id"];
+    // It goes into the URL: anything but a tenant id could aim the admin token elsewhere.
+    if (!storage::is_valid_tenant_id(tenant_id)) {
+        err << file.string() << ": \"" << tenant_id << "\" is not a tenant id\n";
+        return 1;
+    }
     // Tenant ids are lower-case letters, digits and '-': nothing in them needs escaping.
     const auto answer = outbound::exchange("PUT",
                                            trimmed_base(target) + "/api/v1/tenants/" + tenant_id +
@@ -114,6 +125,10 @@ int apply_tenant_file(const ApiTarget& target, const std::filesystem::path& file
 
 int export_tenant(const ApiTarget& target, const std::string& tenant_id, std::ostream& out,
                   std::ostream& err) {
+    if (!storage::is_valid_tenant_id(tenant_id)) {
+        err << "\"" << tenant_id << "\" is not a tenant id\n";
+        return 1;
+    }
     const auto answer = outbound::exchange(
         "GET", trimmed_base(target) + "/api/v1/tenants/" + tenant_id + "/configuration", "",
         headers(target), kTimeout);

@@ -81,7 +81,8 @@ HttpResponse PluginGateway::call(const LoadedPlugin& plugin, const RouteInfo& ro
                                  const std::string& settings_json) const {
     // Plugins parse their own bodies, in the host's process: a body nested deeply enough
     // overflows a thread's stack when parsed or copied recursively, whichever code does it.
-    // The host's own routes refuse it before parsing (kMaxJsonDepth); so do plugin routes.
+    // The host's own routes refuse it before parsing (kMaxJsonDepth); so do plugin routes,
+    // whatever Content-Type the body claims: a plugin may parse it as JSON all the same.
     if (http::json_nesting_exceeds(request.body)) {
         return HttpResponse::problem(
             400, "the body nests deeper than " + std::to_string(http::kMaxJsonDepth) + " levels");

@@ -359,7 +359,8 @@ INSERT INTO settings_revisions (tenant_id, plugin, revision, enabled, settings, 
   FROM tenant_plugins;
 )sql"},
         // Admin users of the panel (core/auth/admin_users): passwords as scrypt hashes, TOTP
-        // secrets sealed with the host's secret key, sessions and recovery codes as SHA-256.
+        // secrets sealed with the host's secret key, sessions and recovery codes as SHA-256;
+        // failed sign-ins counted by the email's SHA-256, whether or not a user has it.
         {11, "admin users and their sessions",
          R"sql(
 CREATE TABLE admin_users (
@@ -371,8 +372,6 @@ CREATE TABLE admin_users (
   totp_secret TEXT,
   totp_pending TEXT,
   totp_last_step BIGINT NOT NULL DEFAULT 0,
-  failed_attempts INTEGER NOT NULL DEFAULT 0,
-  locked_until TEXT,
   created_at TEXT NOT NULL,
   last_sign_in_at TEXT
 );
@@ -386,6 +385,11 @@ CREATE TABLE admin_sessions (
   expires_at TEXT NOT NULL
 );
 CREATE INDEX admin_sessions_by_user ON admin_sessions (user_id);
+CREATE TABLE signin_failures (
+  email_sha256 TEXT PRIMARY KEY,
+  failed_attempts INTEGER NOT NULL,
+  locked_until TEXT
+);
 CREATE TABLE admin_recovery_codes (
   user_id TEXT NOT NULL,
   code_sha256 TEXT NOT NULL,

@@ -24,6 +24,7 @@ using nlohmann::json;
 
 const std::vector<std::string> kAdmin = {kAdminHeader};
 constexpr const char* kPassword = "una clave bastante larga";
+const std::string kJson = "Content-Type: application/json";
 
 // RFC 6238 written again here, independently of the host's, from the RFC's own text.
 std::string base32_decoded(const std::string& text) {
@@ -97,7 +98,7 @@ protected:
                        const std::string& code = "") {
         json body = {{"email", email}, {"password", password}};
         if (!code.empty()) body["code"] = code;
-        return host_->http().send("POST", "/api/v1/session", body.dump(), {});
+        return host_->http().send("POST", "/api/v1/session", body.dump(), {kJson});
     }
     static Session session_of(const HttpResult& signed_in) {
         const std::string set_cookie = signed_in.header("set-cookie");
@@ -229,6 +230,12 @@ TEST_P(SessionsTest, RepeatedFailuresLockTheAccountOutWithAGrowingWait) {
     std::this_thread::sleep_for(std::chrono::milliseconds(4200));
     EXPECT_EQ(sign_in("luis@sol.mx", kPassword).status, 201) << "then the right one works";
     EXPECT_EQ(sign_in("luis@sol.mx", "wrong five").status, 401) << "and the count starts over";
+    // An email nobody has locks out exactly the same way: a lockout tells nobody who exists.
+    EXPECT_EQ(unknown.status, 401);
+    EXPECT_EQ(sign_in("nadie@sol.mx", "again").status, 401);
+    const auto nobody_locked = sign_in("nadie@sol.mx", "and again");
+    EXPECT_EQ(nobody_locked.status, 429);
+    EXPECT_EQ(nobody_locked.header("retry-after"), "2");
     const json users = json::parse(host_->http().get("/api/v1/users", kAdmin).body)["items"];
     ASSERT_EQ(users.size(), 1u);
     EXPECT_TRUE(users[0]["last_sign_in_at"].is_string());
@@ -256,12 +263,21 @@ TEST_P(SessionsTest, ATenantAdminsSessionReachesOnlyItsTenantAndBadInputIsRefuse
     EXPECT_EQ(host_->http().get("/api/v1/tenants/sol", {"Cookie: mc_session=garbage"}).status, 401);
 
     // Bad input to sign-in and to user creation: clear refusals, the host keeps serving.
-    EXPECT_EQ(host_->http().send("POST", "/api/v1/session", "{\"email\":", {}).status, 400);
-    EXPECT_EQ(host_->http().send("POST", "/api/v1/session", R"({"email": 1})", {}).status, 400);
+    EXPECT_EQ(host_->http().send("POST", "/api/v1/session", "{\"email\":", {kJson}).status, 400);
+    EXPECT_EQ(host_->http().send("POST", "/api/v1/session", R"({"email": 1})", {kJson}).status,
+              400);
+    // A form another site could post: refused, whatever it holds.
+    EXPECT_EQ(host_->http()
+                  .send("POST", "/api/v1/session",
+                        json{{"email", "luis@sol.mx"}, {"password", kPassword}}.dump(),
+                        {"Content-Type: text/plain"})
+                  .status,
+              415);
     EXPECT_EQ(
         host_->http()
             .send("POST", "/api/v1/session",
-                  json{{"email", "luis@sol.mx"}, {"password", std::string(10000, 'x')}}.dump(), {})
+                  json{{"email", "luis@sol.mx"}, {"password", std::string(10000, 'x')}}.dump(),
+                  {kJson})
             .status,
         401);
     auto create = [&](const json& body) {
