@@ -183,15 +183,21 @@ int64_t AdminUsers::unix_now() const {
 std::chrono::seconds AdminUsers::record_failure(const std::string& email_sha256) {
     int failures = 0;
     std::chrono::seconds lockout{0};
+    const std::string now = clock::rfc3339_utc(clock_.now());
     database_.with_platform([&](soci::session& session) {
         soci::transaction transaction(session);
         // Counted in the statement, not read and written back: failures sent in parallel each
         // count.
-        session << "INSERT INTO signin_failures (email_sha256, failed_attempts) VALUES (:email, 1)"
-                   " ON CONFLICT (email_sha256) DO UPDATE"
-                   " SET failed_attempts = signin_failures.failed_attempts + 1"
-                   " RETURNING failed_attempts",
-            soci::use(email_sha256, "email"), soci::into(failures);
+        session << "INSERT INTO signin_failures (email_sha256, failed_attempts, last_failed_at)"
+                   " VALUES (:email, 1, :now) ON CONFLICT (email_sha256) DO UPDATE"
+                   " SET failed_attempts = signin_failures.failed_attempts + 1,"
+                   " last_failed_at = excluded.last_failed_at RETURNING failed_attempts",
+            soci::use(email_sha256, "email"), soci::use(now, "now"), soci::into(failures);
+        // Guesses at emails nobody has would grow the table without end: a failure a day old
+        // is forgotten (a lockout lasts an hour at most), swept as failures come.
+        const std::string day_ago = clock::rfc3339_utc(clock_.now() - std::chrono::hours(24));
+        session << "DELETE FROM signin_failures WHERE last_failed_at < :day_ago",
+            soci::use(day_ago, "day_ago");
         if (failures >= settings_.failures_before_lockout) {
             // 1, 2, 4, … minutes for each failure past the limit, up to the longest.
             const int doublings = std::min(failures - settings_.failures_before_lockout, 20);

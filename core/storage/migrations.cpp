@@ -388,8 +388,10 @@ CREATE INDEX admin_sessions_by_user ON admin_sessions (user_id);
 CREATE TABLE signin_failures (
   email_sha256 TEXT PRIMARY KEY,
   failed_attempts INTEGER NOT NULL,
-  locked_until TEXT
+  locked_until TEXT,
+  last_failed_at TEXT NOT NULL
 );
+CREATE INDEX signin_failures_by_time ON signin_failures (last_failed_at);
 CREATE TABLE admin_recovery_codes (
   user_id TEXT NOT NULL,
   code_sha256 TEXT NOT NULL,
