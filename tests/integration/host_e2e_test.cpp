@@ -67,10 +67,9 @@ protected:
     const miconsul::testing::HttpClient& http() const { return host_->http(); }
 
     void create_tenant(const std::string& id, const std::string& timezone = "America/Mexico_City") {
-        auto created = http().send("POST", "/api/v1/tenants",
-                                   json{{"id", id}, {"name", "Clínica " + id}, {"timezone", timezone}}
-                                       .dump(),
-                                   kAdmin);
+        auto created = http().send(
+            "POST", "/api/v1/tenants",
+            json{{"id", id}, {"name", "Clínica " + id}, {"timezone", timezone}}.dump(), kAdmin);
         ASSERT_EQ(created.status, 201) << created.body;
     }
 
@@ -116,9 +115,9 @@ TEST_P(HostTest, HelloAnswersOnlyWhereEnabledAndDisablingTakesEffectAtOnce) {
 
 TEST_P(HostTest, SettingsAreValidatedDefaultedAndKeptAcrossReenable) {
     create_tenant("alpha");
-    auto invalid = set_plugin("alpha", "hello",
-                              {{"enabled", true},
-                               {"settings", {{"greeting", ""}, {"punctuation", "?"}, {"x", 1}}}});
+    auto invalid = set_plugin(
+        "alpha", "hello",
+        {{"enabled", true}, {"settings", {{"greeting", ""}, {"punctuation", "?"}, {"x", 1}}}});
     expect_problem(invalid, 400);
     const json errors = invalid.json()["errors"];
     ASSERT_EQ(errors.size(), 3u) << invalid.body;
@@ -187,9 +186,9 @@ TEST_P(HostTest, TenantLifecycleAndBadInput) {
                    409);
     expect_problem(http().send("POST", "/api/v1/tenants", R"({"id": "broken",)", kAdmin), 400);
     expect_problem(http().send("POST", "/api/v1/tenants", "[1,2]", kAdmin), 400);
-    auto invalid = http().send("POST", "/api/v1/tenants",
-                               R"({"id":"Bad Id","name":"","timezone":"Mars/Olympus","extra":1})",
-                               kAdmin);
+    auto invalid =
+        http().send("POST", "/api/v1/tenants",
+                    R"({"id":"Bad Id","name":"","timezone":"Mars/Olympus","extra":1})", kAdmin);
     expect_problem(invalid, 400);
     EXPECT_EQ(invalid.json()["errors"].size(), 4u) << invalid.body;
     expect_problem(http().get("/api/v1/tenants/nobody", kAdmin), 404);
@@ -211,13 +210,13 @@ TEST_P(HostTest, TenantLifecycleAndBadInput) {
 TEST_P(HostTest, SuspendedTenantAnswers404UntilReactivated) {
     create_tenant("alpha");
     ASSERT_EQ(set_plugin("alpha", "hello", {{"enabled", true}}).status, 200);
-    ASSERT_EQ(http().send("PATCH", "/api/v1/tenants/alpha", R"({"status":"suspended"})", kAdmin)
-                  .status,
-              200);
+    ASSERT_EQ(
+        http().send("PATCH", "/api/v1/tenants/alpha", R"({"status":"suspended"})", kAdmin).status,
+        200);
     expect_problem(http().get("/t/alpha/hello/greet?name=Ana"), 404);
-    ASSERT_EQ(http().send("PATCH", "/api/v1/tenants/alpha", R"({"status":"active"})", kAdmin)
-                  .status,
-              200);
+    ASSERT_EQ(
+        http().send("PATCH", "/api/v1/tenants/alpha", R"({"status":"active"})", kAdmin).status,
+        200);
     EXPECT_EQ(http().get("/t/alpha/hello/greet?name=Ana").status, 200);
 }
 
@@ -227,10 +226,11 @@ TEST_P(HostTest, TenantListIsPaginatedByCursor) {
     ASSERT_EQ(first["items"].size(), 2u);
     EXPECT_EQ(first["items"][0]["id"], "a-clinic");
     ASSERT_TRUE(first["next_cursor"].is_string());
-    auto second = http().get("/api/v1/tenants?limit=2&cursor=" +
-                                 first["next_cursor"].get<std::string>(),
-                             kAdmin)
-                      .json();
+    auto second =
+        http()
+            .get("/api/v1/tenants?limit=2&cursor=" + first["next_cursor"].get<std::string>(),
+                 kAdmin)
+            .json();
     ASSERT_EQ(second["items"].size(), 1u);
     EXPECT_EQ(second["items"][0]["id"], "c-clinic");
     EXPECT_TRUE(second["next_cursor"].is_null());
@@ -294,16 +294,17 @@ TEST_P(HostTest, SchedulesAreListedRunAsOfAnInstantPausedAndRecorded) {
 
     auto listed = http().get("/api/v1/tenants/alpha/runs?plugin=hello", kAdmin).json()["items"];
     ASSERT_EQ(listed.size(), 1u);
-    for (const auto* field : {"schedule", "plugin", "scheduled_at", "started_at", "status",
-                              "attempts", "error"}) {
+    for (const auto* field :
+         {"schedule", "plugin", "scheduled_at", "started_at", "status", "attempts", "error"}) {
         EXPECT_TRUE(listed[0].contains(field)) << field;
     }
     EXPECT_EQ(http().get("/api/v1/tenants/beta/runs", kAdmin).json()["items"].size(), 0u)
         << "runs are per tenant";
     const std::string run_id = listed[0]["id"];
     expect_problem(http().get("/api/v1/tenants/beta/runs/" + run_id, kAdmin), 404);
-    expect_problem(http().send("POST", "/api/v1/tenants/alpha/runs/" + run_id + "/retry", "", kAdmin),
-                   409);  // it succeeded
+    expect_problem(
+        http().send("POST", "/api/v1/tenants/alpha/runs/" + run_id + "/retry", "", kAdmin),
+        409);  // it succeeded
 
     auto paused = http().send("PUT", base + "/daily-summary", R"({"paused": true})", kAdmin);
     ASSERT_EQ(paused.status, 200) << paused.body;
@@ -311,15 +312,16 @@ TEST_P(HostTest, SchedulesAreListedRunAsOfAnInstantPausedAndRecorded) {
     EXPECT_TRUE(paused.json()["next_run_at"].is_null());
 
     // Bad input.
-    expect_problem(http().send("POST", base + "/daily-summary/run", R"({"as_of": "tomorrow"})",
-                               kAdmin),
-                   400);
+    expect_problem(
+        http().send("POST", base + "/daily-summary/run", R"({"as_of": "tomorrow"})", kAdmin), 400);
     expect_problem(http().send("POST", base + "/daily-summary/run", R"({"as_of": )", kAdmin), 400);
     expect_problem(http().send("POST", base + "/nope/run", "", kAdmin), 404);
-    expect_problem(http().send("POST", "/api/v1/tenants/beta/plugins/hello/schedules/daily-summary/run",
-                               "", kAdmin),
-                   404);  // not enabled for beta
-    expect_problem(http().send("PUT", base + "/daily-summary", R"({"paused": "yes"})", kAdmin), 400);
+    expect_problem(
+        http().send("POST", "/api/v1/tenants/beta/plugins/hello/schedules/daily-summary/run", "",
+                    kAdmin),
+        404);  // not enabled for beta
+    expect_problem(http().send("PUT", base + "/daily-summary", R"({"paused": "yes"})", kAdmin),
+                   400);
     expect_problem(http().get("/api/v1/tenants/alpha/runs?status=exploded", kAdmin), 400);
     expect_problem(http().get("/api/v1/tenants/nobody/runs", kAdmin), 404);
     expect_problem(http().get("/api/v1/tenants/alpha/runs"), 401);
@@ -328,8 +330,8 @@ TEST_P(HostTest, SchedulesAreListedRunAsOfAnInstantPausedAndRecorded) {
 TEST_P(HostTest, FailedRunIsVisibleAndRetryable) {
     create_tenant("alpha");
     ASSERT_EQ(set_plugin("alpha", "flaky", {{"enabled", true}}).status, 200);
-    auto run = http().send("POST", "/api/v1/tenants/alpha/plugins/flaky/schedules/explode/run",
-                           "", kAdmin);
+    auto run = http().send("POST", "/api/v1/tenants/alpha/plugins/flaky/schedules/explode/run", "",
+                           kAdmin);
     ASSERT_EQ(run.status, 200) << run.body;
     EXPECT_EQ(run.json()["status"], "failed");
     EXPECT_EQ(run.json()["error"], "boom in schedule");
@@ -364,8 +366,8 @@ TEST_P(HostTest, EventsArePublishedRecordedAndDeliveredToEnabledHandlers) {
     // hello's handler subscribes to hello.greeted: its delivery is acknowledged soon.
     json deliveries;
     for (int attempt = 0; attempt < 60; ++attempt) {
-        deliveries = http().get("/api/v1/tenants/alpha/deliveries?status=delivered", kAdmin)
-                         .json()["items"];
+        deliveries =
+            http().get("/api/v1/tenants/alpha/deliveries?status=delivered", kAdmin).json()["items"];
         if (!deliveries.empty()) break;
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
@@ -389,9 +391,10 @@ TEST_P(HostTest, EventsArePublishedRecordedAndDeliveredToEnabledHandlers) {
     EXPECT_EQ(only["items"][0]["data"], json({{"name", "Ana"}}));
 
     // Bad input: each a clear error, nothing stored.
-    expect_problem(http().send("POST", "/t/alpha/events", R"({"type": "Not A Type"})", kAdmin), 400);
-    expect_problem(http().send("POST", "/t/alpha/events", R"({"type": "a.b", "data": [1]})", kAdmin),
+    expect_problem(http().send("POST", "/t/alpha/events", R"({"type": "Not A Type"})", kAdmin),
                    400);
+    expect_problem(
+        http().send("POST", "/t/alpha/events", R"({"type": "a.b", "data": [1]})", kAdmin), 400);
     expect_problem(http().send("POST", "/t/alpha/events", R"({"type": )", kAdmin), 400);
     expect_problem(http().send("POST", "/t/alpha/events", R"({"type": "a.b"})"), 401);
     expect_problem(http().send("POST", "/t/nobody/events", R"({"type": "a.b"})", kAdmin), 404);
@@ -399,9 +402,9 @@ TEST_P(HostTest, EventsArePublishedRecordedAndDeliveredToEnabledHandlers) {
     expect_problem(http().send("POST", "/api/v1/tenants/alpha/deliveries/" + id + "/redeliver",
                                R"({"subscriber": "hello/log-greeting"})", kAdmin),
                    404);  // delivered, not dead
-    expect_problem(http().send("POST", "/api/v1/tenants/alpha/deliveries/" + id + "/redeliver",
-                               "{}", kAdmin),
-                   400);
+    expect_problem(
+        http().send("POST", "/api/v1/tenants/alpha/deliveries/" + id + "/redeliver", "{}", kAdmin),
+        400);
     EXPECT_EQ(http().get("/api/v1/tenants/alpha/events?type=a.b", kAdmin).json()["items"].size(),
               0u);
 }
@@ -427,9 +430,9 @@ TEST_P(HostTest, WebhooksReceiveSignedEventsOfTheirTypesOnly) {
     miconsul::testing::HttpReceiver receiver;
     create_tenant("alpha");
     create_tenant("beta");
-    auto created = http().send("POST", "/api/v1/tenants/alpha/webhooks",
-                               json{{"url", receiver.url()}, {"event_types", {"hello.*"}}}.dump(),
-                               kAdmin);
+    auto created =
+        http().send("POST", "/api/v1/tenants/alpha/webhooks",
+                    json{{"url", receiver.url()}, {"event_types", {"hello.*"}}}.dump(), kAdmin);
     ASSERT_EQ(created.status, 201) << created.body;
     const std::string secret = created.json()["secret"];
     EXPECT_EQ(secret.rfind("whsec_", 0), 0u);
@@ -458,7 +461,8 @@ TEST_P(HostTest, WebhooksReceiveSignedEventsOfTheirTypesOnly) {
     EXPECT_EQ(body["id"], published.json()["id"]);
     EXPECT_EQ(body["tenant"], "alpha");
     EXPECT_EQ(body["data"], json({{"name", "Ana"}}));
-    EXPECT_TRUE(signature_is_valid(request.headers.at("x-miconsul-signature"), secret, request.body))
+    EXPECT_TRUE(
+        signature_is_valid(request.headers.at("x-miconsul-signature"), secret, request.body))
         << request.headers.at("x-miconsul-signature");
     EXPECT_FALSE(signature_is_valid(request.headers.at("x-miconsul-signature"), "whsec_wrong",
                                     request.body));
@@ -468,9 +472,9 @@ TEST_P(HostTest, FailingWebhookIsRetriedThenDisabledWithAnEvent) {
     miconsul::testing::HttpReceiver receiver;
     receiver.answer_with(500);
     create_tenant("alpha");
-    auto created = http().send("POST", "/api/v1/tenants/alpha/webhooks",
-                               json{{"url", receiver.url()}, {"event_types", {"order.*"}}}.dump(),
-                               kAdmin);
+    auto created =
+        http().send("POST", "/api/v1/tenants/alpha/webhooks",
+                    json{{"url", receiver.url()}, {"event_types", {"order.*"}}}.dump(), kAdmin);
     ASSERT_EQ(created.status, 201) << created.body;
     const std::string id = created.json()["id"];
     ASSERT_EQ(http().send("POST", "/t/alpha/events", R"({"type": "order.placed"})", kAdmin).status,
@@ -485,8 +489,8 @@ TEST_P(HostTest, FailingWebhookIsRetriedThenDisabledWithAnEvent) {
     EXPECT_EQ(subscription["status"], "disabled");
     EXPECT_NE(subscription["disabled_reason"].get<std::string>().find("HTTP 500"),
               std::string::npos);
-    const auto events = http().get("/api/v1/tenants/alpha/events?type=webhook.disabled", kAdmin)
-                            .json()["items"];
+    const auto events =
+        http().get("/api/v1/tenants/alpha/events?type=webhook.disabled", kAdmin).json()["items"];
     ASSERT_EQ(events.size(), 1u);
     EXPECT_EQ(events[0]["data"]["id"], id);
     std::this_thread::sleep_for(std::chrono::milliseconds(400));
@@ -508,19 +512,19 @@ TEST_P(HostTest, FailingWebhookIsRetriedThenDisabledWithAnEvent) {
 TEST_P(HostTest, WebhookSubscriptionsRefuseBadInput) {
     create_tenant("alpha");
     const std::string path = "/api/v1/tenants/alpha/webhooks";
-    expect_problem(http().send("POST", path, R"({"url": "ftp://x", "event_types": ["a.b"]})",
-                               kAdmin),
-                   400);
-    expect_problem(http().send("POST", path, R"({"url": "https://x.example/h", "event_types": []})",
-                               kAdmin),
-                   400);
-    expect_problem(http().send("POST", path,
-                               R"({"url": "https://x.example/h", "event_types": ["Bad Type"]})",
-                               kAdmin),
-                   400);
+    expect_problem(
+        http().send("POST", path, R"({"url": "ftp://x", "event_types": ["a.b"]})", kAdmin), 400);
+    expect_problem(
+        http().send("POST", path, R"({"url": "https://x.example/h", "event_types": []})", kAdmin),
+        400);
+    expect_problem(
+        http().send("POST", path, R"({"url": "https://x.example/h", "event_types": ["Bad Type"]})",
+                    kAdmin),
+        400);
     expect_problem(http().send("POST", path, R"({"url": )", kAdmin), 400);
-    expect_problem(http().send("POST", path, R"({"url": "https://x.example/h", "event_types": ["a.b"]})"),
-                   401);
+    expect_problem(
+        http().send("POST", path, R"({"url": "https://x.example/h", "event_types": ["a.b"]})"),
+        401);
     expect_problem(http().send("POST", "/api/v1/tenants/nobody/webhooks",
                                R"({"url": "https://x.example/h", "event_types": ["a.b"]})", kAdmin),
                    404);
@@ -548,9 +552,11 @@ TEST_P(HostTest, MalformedHttpDoesNotBlockOtherClients) {
 }
 
 TEST_P(HostTest, SigtermLetsRequestsInFlightFinish) {
-    auto slow = std::async(std::launch::async,
-                           [this] { return http().get("/p/probe/sleep?ms=1500"); });
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    auto slow =
+        std::async(std::launch::async, [this] { return http().get("/p/probe/sleep?ms=1500"); });
+    // SIGTERM only once the request is in the plugin: on a loaded machine a fixed wait could
+    // signal before the request even arrived (it failed so once).
+    ASSERT_TRUE(host_->log_contains("probe sleep started", std::chrono::seconds(10)));
     const int status = host_->terminate();
     const HttpResult answer = slow.get();
     EXPECT_EQ(answer.status, 200) << answer.body;
@@ -579,12 +585,14 @@ TEST_P(PluginUpgrade, RestartWithNewerVersionMigratesEnabledTenants) {
     std::filesystem::create_symlink(versions / "upgradable_v1.so", plugins / "upgradable.so");
     {
         HostProcess v1(HostOptions{scratch.path(), plugins, database_url, {}});
-        ASSERT_EQ(v1.http().send("POST", "/api/v1/tenants",
-                                 R"({"id":"alpha","name":"A","timezone":"UTC"})", kAdmin)
+        ASSERT_EQ(v1.http()
+                      .send("POST", "/api/v1/tenants",
+                            R"({"id":"alpha","name":"A","timezone":"UTC"})", kAdmin)
                       .status,
                   201);
-        ASSERT_EQ(v1.http().send("PUT", "/api/v1/tenants/alpha/plugins/upgradable",
-                                 R"({"enabled":true,"settings":{"color":"red"}})", kAdmin)
+        ASSERT_EQ(v1.http()
+                      .send("PUT", "/api/v1/tenants/alpha/plugins/upgradable",
+                            R"({"enabled":true,"settings":{"color":"red"}})", kAdmin)
                       .status,
                   200);
         auto state = v1.http().get("/t/alpha/upgradable/state", kAdmin);
@@ -778,28 +786,33 @@ TEST(TwoInstances, EnablementMadeOnOneTakesEffectOnTheOtherWithoutRestart) {
     HostProcess b(HostOptions{scratch_b.path(), scratch_b.path() / "plugins", database_url, {}});
     const std::string greet = "/t/shared/hello/greet?name=Ana";
 
-    ASSERT_EQ(a.http().send("POST", "/api/v1/tenants",
-                            R"({"id":"shared","name":"Shared","timezone":"UTC"})", kAdmin)
+    ASSERT_EQ(a.http()
+                  .send("POST", "/api/v1/tenants",
+                        R"({"id":"shared","name":"Shared","timezone":"UTC"})", kAdmin)
                   .status,
               201);
-    ASSERT_EQ(a.http().send("PUT", "/api/v1/tenants/shared/plugins/hello", R"({"enabled":true})",
-                            kAdmin)
-                  .status,
-              200);
+    ASSERT_EQ(
+        a.http()
+            .send("PUT", "/api/v1/tenants/shared/plugins/hello", R"({"enabled":true})", kAdmin)
+            .status,
+        200);
     EXPECT_TRUE(eventually_answers(b.http(), greet, 200)) << "B never saw A's enablement";
 
-    ASSERT_EQ(b.http().send("PUT", "/api/v1/tenants/shared/plugins/hello", R"({"enabled":false})",
-                            kAdmin)
-                  .status,
-              200);
+    ASSERT_EQ(
+        b.http()
+            .send("PUT", "/api/v1/tenants/shared/plugins/hello", R"({"enabled":false})", kAdmin)
+            .status,
+        200);
     EXPECT_TRUE(eventually_answers(a.http(), greet, 404)) << "A never saw B's disablement";
 
-    ASSERT_EQ(b.http().send("PUT", "/api/v1/tenants/shared/plugins/hello", R"({"enabled":true})",
-                            kAdmin)
-                  .status,
-              200);
+    ASSERT_EQ(
+        b.http()
+            .send("PUT", "/api/v1/tenants/shared/plugins/hello", R"({"enabled":true})", kAdmin)
+            .status,
+        200);
     ASSERT_TRUE(eventually_answers(a.http(), greet, 200));
-    ASSERT_EQ(b.http().send("PATCH", "/api/v1/tenants/shared", R"({"status":"suspended"})", kAdmin)
+    ASSERT_EQ(b.http()
+                  .send("PATCH", "/api/v1/tenants/shared", R"({"status":"suspended"})", kAdmin)
                   .status,
               200);
     EXPECT_TRUE(eventually_answers(a.http(), greet, 404)) << "A never saw the suspension";
