@@ -72,8 +72,14 @@ Json query_filters(const http::HttpRequest& request, std::initializer_list<const
 void record_change(audit::AuditLog& audit, const auth::Access& access,
                    const http::HttpRequest& request, const std::string& tenant_id,
                    const std::string& action, Json detail) {
+    record_change_as(audit, request, access.identify(request).actor(), tenant_id, action,
+                     std::move(detail));
+}
+
+void record_change_as(audit::AuditLog& audit, const http::HttpRequest& request, std::string actor,
+                      const std::string& tenant_id, const std::string& action, Json detail) {
     audit::Entry entry;
-    entry.actor = access.identify(request).actor();
+    entry.actor = std::move(actor);
     entry.tenant_id = tenant_id;
     entry.action = action;
     entry.client_address = request.client_address;

@@ -119,6 +119,11 @@ void record_change(audit::AuditLog& audit, const auth::Access& access,
                    const http::HttpRequest& request, const std::string& tenant_id,
                    const std::string& action, Json detail);
 
+/// The same for a change whose actor is not the request's caller: a sign-in, made by nobody
+/// yet, is recorded as the user it signs in (docs/security.md).
+void record_change_as(audit::AuditLog& audit, const http::HttpRequest& request, std::string actor,
+                      const std::string& tenant_id, const std::string& action, Json detail);
+
 /// The management API's 404 for a tenant id that does not exist.
 http::HttpResponse tenant_not_found(const std::string& tenant_id);
 

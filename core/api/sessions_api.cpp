@@ -1,7 +1,5 @@
 #include "api/sessions_api.h"
 
-#include "auth/token_hash.h"
-
 namespace miconsul::api {
 
 namespace {
@@ -49,11 +47,13 @@ public:
         using Result = auth::SignInOutcome::Result;
         switch (outcome.result) {
             case Result::refused:
-                record(request, "anonymous", "", "session.refused", {{"email", email}});
+                record_change_as(deps_.audit, request, "anonymous", "", "session.refused",
+                                 {{"email", email}});
                 return HttpResponse::problem(401, "wrong email, password or code");
             case Result::locked: {
-                record(request, "anonymous", "", "session.locked",
-                       {{"email", email}, {"retry_after_seconds", outcome.retry_after.count()}});
+                record_change_as(
+                    deps_.audit, request, "anonymous", "", "session.locked",
+                    {{"email", email}, {"retry_after_seconds", outcome.retry_after.count()}});
                 HttpResponse locked =
                     HttpResponse::problem(429, "too many failed sign-ins: try again later",
                                           {{"retry_after_seconds", outcome.retry_after.count()}});
@@ -69,8 +69,9 @@ public:
                 break;
         }
         const auto& session = *outcome.session;
-        record(request, "user:" + session.user.id, session.user.tenant_id, "session.signed_in",
-               {{"session", session.id}, {"mfa_pending", session.mfa_pending}});
+        record_change_as(deps_.audit, request, "user:" + session.user.id, session.user.tenant_id,
+                         "session.signed_in",
+                         {{"session", session.id}, {"mfa_pending", session.mfa_pending}});
         HttpResponse created = HttpResponse::json({{"user", session.user.to_json()},
                                                    {"csrf_token", outcome.csrf_token},
                                                    {"expires_at", session.expires_at},
@@ -95,10 +96,10 @@ public:
     HttpResponse sign_out(const HttpRequest& request, const PathParams&) const {
         const auto session = live_session(request);
         if (!session) return HttpResponse::unauthorized(kNoSession);
-        if (!has_csrf_token(request, *session)) return missing_csrf();
+        if (!auth::carries_csrf_token(request, *session)) return missing_csrf();
         deps_.users.end_session(session->id);
-        record(request, "user:" + session->user.id, session->user.tenant_id, "session.signed_out",
-               {{"session", session->id}});
+        record_change_as(deps_.audit, request, "user:" + session->user.id, session->user.tenant_id,
+                         "session.signed_out", {{"session", session->id}});
         HttpResponse done = HttpResponse::no_content();
         done.headers.emplace_back("Set-Cookie", session_cookie_header("", 0));
         return done;
@@ -108,7 +109,7 @@ public:
     HttpResponse begin_totp(const HttpRequest& request, const PathParams&) const {
         const auto session = live_session(request);
         if (!session) return HttpResponse::unauthorized(kNoSession);
-        if (!has_csrf_token(request, *session)) return missing_csrf();
+        if (!auth::carries_csrf_token(request, *session)) return missing_csrf();
         if (session->user.totp_enabled) {
             return HttpResponse::problem(409, "TOTP is set up already for this user");
         }
@@ -125,7 +126,7 @@ public:
     HttpResponse confirm_totp(const HttpRequest& request, const PathParams&) const {
         const auto session = live_session(request);
         if (!session) return HttpResponse::unauthorized(kNoSession);
-        if (!has_csrf_token(request, *session)) return missing_csrf();
+        if (!auth::carries_csrf_token(request, *session)) return missing_csrf();
         auto parsed = parse_json_object(request);
         if (auto* problem = std::get_if<HttpResponse>(&parsed)) return std::move(*problem);
         const Json& body = std::get<Json>(parsed);
@@ -139,8 +140,8 @@ public:
             return HttpResponse::problem(
                 422, "the code does not match the secret being enrolled (or none is)");
         }
-        record(request, "user:" + session->user.id, session->user.tenant_id, "user.totp_enrolled",
-               {{"user", session->user.id}});
+        record_change_as(deps_.audit, request, "user:" + session->user.id, session->user.tenant_id,
+                         "user.totp_enrolled", {{"user", session->user.id}});
         return HttpResponse::json({{"recovery_codes", *codes}});
     }
 
@@ -201,25 +202,8 @@ private:
         return deps_.users.session(token);
     }
 
-    static bool has_csrf_token(const HttpRequest& request, const auth::AdminSession& session) {
-        return auth::constant_time_equal(auth::sha256_hex(request.header("x-csrf-token")),
-                                         session.csrf_sha256);
-    }
-
     static HttpResponse missing_csrf() {
         return HttpResponse::problem(403, "X-CSRF-Token is missing or wrong for this session");
-    }
-
-    void record(const HttpRequest& request, std::string actor, std::string tenant_id,
-                std::string action, Json detail) const {
-        audit::Entry entry;
-        entry.actor = std::move(actor);
-        entry.tenant_id = std::move(tenant_id);
-        entry.action = std::move(action);
-        entry.client_address = request.client_address;
-        entry.request_id = request.request_id;
-        entry.detail = std::move(detail);
-        deps_.audit.record_change(std::move(entry));
     }
 
     const SessionsDependencies& deps_;

@@ -41,6 +41,10 @@ Verdict judge(const Caller& caller, Need need, std::string_view tenant_id) {
     return Verdict::allow;
 }
 
+bool carries_csrf_token(const http::HttpRequest& request, const AdminSession& session) {
+    return constant_time_equal(sha256_hex(request.header("x-csrf-token")), session.csrf_sha256);
+}
+
 std::string_view session_cookie(std::string_view cookie_header) {
     while (!cookie_header.empty()) {
         const size_t end = std::min(cookie_header.find(';'), cookie_header.size());
@@ -108,9 +112,7 @@ Caller Access::from_session(const http::HttpRequest& request,
                                                              : Caller::Kind::tenant_admin;
         const bool safe =
             request.method == "GET" || request.method == "HEAD" || request.method == "OPTIONS";
-        caller.missing_csrf =
-            !safe &&
-            !constant_time_equal(sha256_hex(request.header("x-csrf-token")), session->csrf_sha256);
+        caller.missing_csrf = !safe && !carries_csrf_token(request, *session);
     } catch (const std::exception&) {
         // As for tokens: a session the database cannot confirm is not one.
     }

@@ -49,6 +49,10 @@ enum class Verdict {
     hidden,           // 404: another tenant's route, answered as if it did not exist
 };
 
+/// Whether `request` carries `session`'s CSRF token in X-CSRF-Token (compared by hash, in
+/// constant time).
+bool carries_csrf_token(const http::HttpRequest& request, const AdminSession& session);
+
 /// The value of the session cookie (`mc_session`) among a Cookie header's pairs, or empty.
 std::string_view session_cookie(std::string_view cookie_header);
 

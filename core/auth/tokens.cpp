@@ -266,11 +266,7 @@ void TokenStore::forget(const std::string& id) {
 }
 
 void TokenStore::announce_forgotten(soci::session& session, const std::string& id) const {
-    if (database_.backend() != storage::Backend::postgresql) return;
-    const std::string channel = tenants::kTenantChangeChannel;
-    const std::string payload = std::string(kChangedTokenPrefix) + id;
-    session << "SELECT pg_notify(:channel, :payload)", soci::use(channel, "channel"),
-        soci::use(payload, "payload");
+    tenants::announce_change(session, database_.backend(), std::string(kChangedTokenPrefix) + id);
 }
 
 void TokenStore::record_use(const TokenRecord& token) {

@@ -28,11 +28,20 @@ Connection listen_connection(const std::string& url, std::string& error) {
 }
 }  // namespace
 
+void announce_change(soci::session& session, storage::Backend backend, const std::string& payload) {
+    if (backend != storage::Backend::postgresql) return;
+    const std::string channel = kTenantChangeChannel;
+    session << "SELECT pg_notify(:channel, :payload)", soci::use(channel, "channel"),
+        soci::use(payload, "payload");
+}
+
 TenantChangeListener::TenantChangeListener(std::string postgres_url,
                                            std::function<void(const std::string&)> on_change,
                                            logging::Log log)
-    : postgres_url_(std::move(postgres_url)), on_change_(std::move(on_change)),
-      log_(std::move(log)), thread_([this] { run(); }) {}
+    : postgres_url_(std::move(postgres_url)),
+      on_change_(std::move(on_change)),
+      log_(std::move(log)),
+      thread_([this] { run(); }) {}
 
 TenantChangeListener::~TenantChangeListener() {
     stopping_ = true;

@@ -7,6 +7,7 @@
 #pragma once
 
 #include "logging/log.h"
+#include "storage/database.h"
 
 #include <atomic>
 #include <functional>
@@ -18,12 +19,17 @@ namespace miconsul::tenants {
 /// The channel TenantStore notifies on.
 inline constexpr const char* kTenantChangeChannel = "miconsul_tenant_changes";
 
+/// Sends `payload` (a tenant id, or another change the listeners know, e.g. a token's) on
+/// kTenantChangeChannel through `session` — inside its transaction, if any: PostgreSQL delivers
+/// it only on commit. A no-op on SQLite, where one instance has nobody to tell.
+void announce_change(soci::session& session, storage::Backend backend, const std::string& payload);
+
 class TenantChangeListener {
 public:
     /// `on_change` gets a tenant id, or "" after a reconnection (changes may have been missed:
     /// reload everything). Called on the listener's own thread.
-    TenantChangeListener(std::string postgres_url, std::function<void(const std::string&)> on_change,
-                         logging::Log log);
+    TenantChangeListener(std::string postgres_url,
+                         std::function<void(const std::string&)> on_change, logging::Log log);
     /// Stops and joins the thread.
     ~TenantChangeListener();
     TenantChangeListener(const TenantChangeListener&) = delete;

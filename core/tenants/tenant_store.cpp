@@ -99,11 +99,7 @@ void TenantStore::load() {
 }
 
 void TenantStore::notify_change(soci::session& session, const std::string& tenant_id) const {
-    if (database_.backend() != storage::Backend::postgresql) return;
-    const std::string channel = kTenantChangeChannel;
-    // Inside the writer's transaction, if any: PostgreSQL delivers it only on commit.
-    session << "SELECT pg_notify(:channel, :tenant)", soci::use(channel, "channel"),
-        soci::use(tenant_id, "tenant");
+    announce_change(session, database_.backend(), tenant_id);
 }
 
 void TenantStore::refresh(const std::string& tenant_id) {
