@@ -84,13 +84,14 @@ public:
         if (!errors.empty()) return invalid_fields("the request is not valid", errors);
 
         // Re-enabling without settings keeps what the tenant had set before.
-        PluginState wanted{body["enabled"].get<bool>(), current(id, name).settings};
+        const PluginState before = current(id, name);
+        PluginState wanted{body["enabled"].get<bool>(), before.settings};
         if (body.contains("settings")) wanted.settings = body["settings"];
         if (Json failures = complete(plugin, wanted, "/settings"); !failures.empty()) {
             return invalid_fields("the settings are not valid", failures);
         }
         auto stored_change =
-            store(request, id, plugin, wanted, {actor(request), "change", std::nullopt});
+            store(request, id, plugin, before, wanted, {actor(request), "change", std::nullopt});
         if (auto* problem = std::get_if<HttpResponse>(&stored_change)) return std::move(*problem);
         return HttpResponse::json(std::get<Json>(stored_change));
     }
@@ -167,7 +168,8 @@ public:
         auto loaded = tenant_plugin(revision.plugin);
         if (auto* problem = std::get_if<HttpResponse>(&loaded)) return std::move(*problem);
         const auto& plugin = *std::get<std::shared_ptr<const plugins::LoadedPlugin>>(loaded);
-        PluginState wanted{current(revision.tenant_id, revision.plugin).enabled, revision.settings};
+        const PluginState before = current(revision.tenant_id, revision.plugin);
+        PluginState wanted{before.enabled, revision.settings};
         // The plugin may have changed its schema since: what no longer validates is refused.
         if (Json failures = complete(plugin, wanted, "/settings"); !failures.empty()) {
             return HttpResponse::problem(
@@ -176,7 +178,7 @@ public:
                     "'s settings are not valid for the plugin as it is now",
                 {{"errors", failures}});
         }
-        auto stored_change = store(request, revision.tenant_id, plugin, wanted,
+        auto stored_change = store(request, revision.tenant_id, plugin, before, wanted,
                                    {actor(request), "restore", revision.revision});
         if (auto* problem = std::get_if<HttpResponse>(&stored_change)) return std::move(*problem);
         return HttpResponse::json(std::get<Json>(stored_change));
@@ -319,8 +321,8 @@ public:
                 store_tenant_change(deps_, request, snapshot->tenant, tenant, tenant_body);
             }
             for (const auto& [plugin, before, after, change_index] : planned) {
-                auto stored_change =
-                    store(request, id, *plugin, after, {actor(request), "apply", std::nullopt});
+                auto stored_change = store(request, id, *plugin, before, after,
+                                           {actor(request), "apply", std::nullopt});
                 if (auto* problem = std::get_if<HttpResponse>(&stored_change)) {
                     return std::move(*problem);
                 }
@@ -422,10 +424,11 @@ private:
 
     // Stores a checked change as the next revision: the plugin's tenant migrations first when
     // it is enabled, then the row and its revision, the audit entry (before and after), the
-    // events and the log. The answer's body, or a 500 when the migrations fail.
+    // events and the log; `before` is the row as the caller read it. The answer's body, or a
+    // 500 when the migrations fail.
     std::variant<Json, HttpResponse> store(const HttpRequest& request, const std::string& id,
                                            const plugins::LoadedPlugin& plugin,
-                                           const PluginState& wanted,
+                                           const PluginState& before, const PluginState& wanted,
                                            const tenants::ChangeAuthor& author) const {
         const std::string& name = plugin.manifest.name;
         if (wanted.enabled) {
@@ -436,7 +439,6 @@ private:
                                              {{"reason", *failure}});
             }
         }
-        const PluginState before = current(id, name);
         const int revision =
             deps_.tenants.set_enablement(id, name, wanted.enabled, wanted.settings, author);
         Json detail = {{"plugin", name},
