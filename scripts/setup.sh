@@ -11,6 +11,7 @@ PACKAGES=(
   libgtest-dev googletest libbenchmark-dev json-schema-test-suite
   postgresql redis-server wrk python3 python3-aiosmtpd openssl
   clang libclang-rt-14-dev
+  libcairo2-dev fonts-dejavu-core poppler-utils
 )
 
 missing=()

@@ -117,6 +117,7 @@ public:
                                                           const std::string& plugin) const {
         messages::TemplateSources sources;
         sources.tenant_language = tenant.tenant.locale.substr(0, 2);
+        sources.clinic = tenant.tenant.name;
         if (plugin.empty()) return sources;
         const auto loaded = deps_.registry.find_loaded(plugin);
         const auto settings = tenant.enabled_settings.find(plugin);

@@ -157,8 +157,10 @@ private:
                        const plugins::ScheduleInfo& schedule) const {
         const scheduler::ScheduleKey key{tenant, plugin, schedule.name};
         const auto next = deps_.scheduler.next_run(key);
+        const auto effective_cron = deps_.scheduler.effective_cron(key);
         return {{"name", schedule.name},
                 {"cron", schedule.cron},
+                {"effective_cron", effective_cron ? Json(*effective_cron) : Json(nullptr)},
                 {"misfire", schedule.misfire},
                 {"timeout_s", schedule.timeout_seconds},
                 {"max_attempts", schedule.max_attempts},

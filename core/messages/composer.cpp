@@ -192,12 +192,16 @@ records::Outcome<Json> render_named(const std::string& name, const std::string& 
         return records::Refusal{404, "template '" + name + "' has no variant in " + language,
                                 Json::array()};
     }
+    Json filled = data;
+    if (filled.is_object() && !filled.contains("clinic") && !templates.clinic.empty()) {
+        filled["clinic"] = templates.clinic;
+    }
     try {
         Json rendered = {{"language", chosen}};
-        rendered["email"] = render_variant(variant, "email", data);
+        rendered["email"] = render_variant(variant, "email", filled);
         if (variant.contains("whatsapp") || variant.contains("whatsapp_template") ||
             variant.contains("text")) {
-            rendered["whatsapp"] = render_variant(variant, "whatsapp", data);
+            rendered["whatsapp"] = render_variant(variant, "whatsapp", filled);
         }
         return rendered;
     } catch (const TemplateError& error) {
@@ -274,6 +278,9 @@ records::Outcome<Draft> compose_checked(const Json& request, const std::string& 
     }
     Json data = request.value("data", Json::object());
     if (!data.is_object()) errors.push_back(field_error("/data", "must be an object"));
+    if (data.is_object() && !data.contains("clinic") && !templates.clinic.empty()) {
+        data["clinic"] = templates.clinic;
+    }
     Json content = Json::object();
     check_attachments(request, content, errors);
     if (!errors.empty()) return bad_request(std::move(errors));

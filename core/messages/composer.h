@@ -35,6 +35,8 @@ struct TemplateSources {
     Json defaults = Json::object();      // the plugin manifest's "templates"
     Json overrides = Json::object();     // the tenant's plugin settings' "templates"
     std::string tenant_language = "es";  // from the tenant's locale ("es-MX" → "es")
+    // The tenant's name: a template's {{clinic}} unless the data brings its own.
+    std::string clinic;
 };
 
 /// Limits of one message.

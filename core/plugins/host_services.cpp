@@ -11,6 +11,9 @@
 #include "routing/router.h"
 #include "storage/json_statement.h"
 
+#include <date/tz.h>
+#include <miconsul/calendar.hpp>
+
 #include <algorithm>
 #include <regex>
 #include <variant>
@@ -133,7 +136,31 @@ mc_status add_schedule(mc_registrar* registrar, const mc_schedule_spec* spec) {
             return refuse(registrar, MC_ERR_CONFLICT, "schedule '" + name + "' registered twice");
         }
     }
-    auto parsed = scheduler::CronExpression::parse(spec->cron);
+    // A cron that names settings is checked with the schema's defaults: every tenant starts
+    // from them, and a tenant's own values are checked when its schedule is planned.
+    std::string default_cron = spec->cron;
+    if (scheduler::names_settings(default_cron)) {
+        Json defaults = Json::object();
+        if (registrar->manifest != nullptr) {
+            const auto& properties =
+                registrar->manifest->settings_schema.value("properties", Json::object());
+            for (const auto& [key, property] : properties.items()) {
+                if (property.is_object() && property.value("type", "") == "integer" &&
+                    property.contains("default")) {
+                    defaults[key] = property["default"];
+                }
+            }
+        }
+        auto substituted = scheduler::substitute_settings(spec->cron, defaults);
+        if (!substituted.problem.empty()) {
+            return refuse(registrar, MC_ERR_INVALID_ARGUMENT,
+                          "schedule '" + name + "': cron '" + spec->cron +
+                              "' is invalid: " + substituted.problem +
+                              " (a setting named in a cron must be an integer with a default)");
+        }
+        default_cron = std::move(substituted.text);
+    }
+    auto parsed = scheduler::CronExpression::parse(default_cron);
     if (auto* problem = std::get_if<std::string>(&parsed)) {
         return refuse(registrar, MC_ERR_INVALID_ARGUMENT,
                       "schedule '" + name + "': cron '" + spec->cron + "' is invalid: " + *problem);
@@ -350,6 +377,7 @@ mc_status queue_message(mc_context* context, const char* message_json, const mc_
         templates.defaults = context->plugin->manifest.templates;
         if (const auto tenant = services.tenants->find(context->tenant_id)) {
             templates.tenant_language = tenant->tenant.locale.substr(0, 2);
+            templates.clinic = tenant->tenant.name;
             const auto settings = tenant->enabled_settings.find(context->plugin->manifest.name);
             if (settings != tenant->enabled_settings.end()) {
                 templates.overrides = Json::parse(settings->second, nullptr, false)
@@ -378,6 +406,43 @@ mc_status queue_message(mc_context* context, const char* message_json, const mc_
     }
 }
 
+mc_status local_time(mc_context* context, int64_t unix_ms, const mc_sink* result_out) {
+    using namespace std::chrono;
+    // 1970-01-01 to 9999-12-31: what a date of four digits can say.
+    constexpr int64_t kLastMs = 253402300799999;
+    if (unix_ms < 0 || unix_ms > kLastMs) {
+        return fail(context, MC_ERR_INVALID_ARGUMENT,
+                    "local_time: " + std::to_string(unix_ms) + " is outside 1970-9999");
+    }
+    const date::time_zone* zone = nullptr;
+    try {
+        zone = date::locate_zone(context->timezone.empty() ? "UTC" : context->timezone);
+    } catch (const std::exception&) {
+        zone = date::locate_zone("UTC");  // validated on write; only a changed tz database
+    }
+    const auto instant = sys_seconds(floor<seconds>(milliseconds(unix_ms)));
+    const auto offset = zone->get_info(instant).offset;
+    const auto local = date::local_seconds((instant + offset).time_since_epoch());
+    const auto day = floor<date::days>(local);
+    const auto clock_seconds = (local - day).count();
+    const std::string local_date =
+        calendar::format_date(year_month_day(sys_days(day.time_since_epoch())));
+    char clock_text[32];
+    std::snprintf(clock_text, sizeof clock_text, "%02d:%02d:%02d",
+                  static_cast<int>(clock_seconds / 3600), static_cast<int>(clock_seconds / 60 % 60),
+                  static_cast<int>(clock_seconds % 60));
+    const Json answer = {{"date", local_date},
+                         {"time", clock_text},
+                         {"hour", clock_seconds / 3600},
+                         {"minute", clock_seconds / 60 % 60},
+                         {"weekday", weekday(sys_days(day.time_since_epoch())).iso_encoding()},
+                         {"iso_week", *calendar::iso_week_of(local_date)},
+                         {"utc_offset_minutes", duration_cast<minutes>(offset).count()},
+                         {"timezone", zone->name()}};
+    write_to(result_out, answer.dump());
+    return MC_OK;
+}
+
 const char* last_error(mc_context* context) {
     return context == nullptr ? "no context" : context->last_error.c_str();
 }
@@ -401,6 +466,7 @@ constexpr mc_host_api kHostApi = {
     &last_error,
     &query_records,
     &queue_message,
+    &local_time,
 };
 }  // namespace
 

@@ -25,8 +25,9 @@ struct RouteInfo {
 
 struct ScheduleInfo {
     std::string name;
-    std::string cron;
+    std::string cron;        // as registered: it may name settings ("0 {reminder_hour} * * *")
     nlohmann::json options;  // as the plugin sent them
+    // With the settings' defaults; a tenant's own is made from its settings when planned.
     std::shared_ptr<const scheduler::CronExpression> expression;
     std::string misfire = "skip";    // after downtime: "skip" the missed instants, or "run_once"
     int misfire_grace_seconds = 60;  // an instant this late still runs normally

@@ -10,6 +10,8 @@
 // nonexistent local hour right before a spring-forward period.
 #include "scheduler/cron.h"
 
+#include <nlohmann/json.hpp>
+
 // The Debian libdate-tz is built against the system zoneinfo; compiling <date/tz.h> with another
 // setting gives date::time_zone a different layout from the library's (an ODR violation that
 // crashes at run time), so refuse to build instead.
@@ -453,6 +455,33 @@ std::optional<Instant> CronExpression::next_after(Instant after,
         period = zone->get_info(period.end);
     }
     return earliest;
+}
+
+CronWithSettings substitute_settings(std::string_view cron, const nlohmann::json& settings) {
+    CronWithSettings result;
+    size_t position = 0;
+    while (position < cron.size()) {
+        const size_t open = cron.find('{', position);
+        if (open == std::string_view::npos) {
+            result.text.append(cron.substr(position));
+            break;
+        }
+        result.text.append(cron.substr(position, open - position));
+        const size_t close = cron.find('}', open);
+        if (close == std::string_view::npos) {
+            result.problem = "'{' at character " + std::to_string(open + 1) + " is never closed";
+            return result;
+        }
+        const std::string name(cron.substr(open + 1, close - open - 1));
+        const auto value = settings.is_object() ? settings.find(name) : settings.end();
+        if (value == settings.end() || !value->is_number_integer()) {
+            result.problem = "setting '" + name + "' is not an integer";
+            return result;
+        }
+        result.text += std::to_string(value->get<int64_t>());
+        position = close + 1;
+    }
+    return result;
 }
 
 }  // namespace miconsul::scheduler

@@ -54,6 +54,8 @@
 #include <utility>
 #include <variant>
 
+#include <nlohmann/json_fwd.hpp>
+
 // Forward declared so that includers do not pull in <date/tz.h>, whose class layout depends on
 // the USE_OS_TZDB macro; only code that calls date::locate_zone needs the full header (and must
 // be built with -DUSE_OS_TZDB=1 like the library itself).
@@ -119,5 +121,20 @@ private:
     std::string text_;
     bool has_seconds_ = false;
 };
+
+/// The cron text of a schedule whose fields name plugin settings ("0 {reminder_hour} * * *",
+/// since ABI 1.3) with each `{name}` replaced by the integer that key holds in `settings`, so
+/// that each tenant's schedule fires when its own settings say. `problem` is empty on success,
+/// else names the setting that is missing or not an integer, or the unclosed brace.
+struct CronWithSettings {
+    std::string text;
+    std::string problem;
+};
+CronWithSettings substitute_settings(std::string_view cron, const nlohmann::json& settings);
+
+/// Whether the cron text names any setting.
+inline bool names_settings(std::string_view cron) {
+    return cron.find('{') != std::string_view::npos;
+}
 
 }  // namespace miconsul::scheduler

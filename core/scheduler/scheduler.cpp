@@ -25,6 +25,32 @@ std::string text(TimePoint instant) {
 Instant to_instant(TimePoint instant) {
     return std::chrono::floor<std::chrono::seconds>(instant);
 }
+
+// The schedule's cron for one tenant. A cron that names settings ("0 {reminder_hour} * * *")
+// takes the tenant's values; should they not make a valid cron (the plugin's schema ought to
+// prevent it), the schedule keeps the defaults' time and says so.
+std::shared_ptr<const CronExpression> expression_for(const plugins::ScheduleInfo& schedule,
+                                                     const std::string& settings_json,
+                                                     const logging::Log& log,
+                                                     const std::string& tenant_id) {
+    if (!names_settings(schedule.cron)) return schedule.expression;
+    const auto substituted =
+        substitute_settings(schedule.cron, Json::parse(settings_json, nullptr, false));
+    std::string problem = substituted.problem;
+    if (problem.empty()) {
+        auto parsed = CronExpression::parse(substituted.text);
+        if (auto* expression = std::get_if<CronExpression>(&parsed)) {
+            return std::make_shared<const CronExpression>(std::move(*expression));
+        }
+        problem = std::get<std::string>(parsed);
+    }
+    log.warn("a tenant's settings do not make a valid cron; the schedule keeps its default time",
+             {{"tenant", tenant_id},
+              {"schedule", schedule.name},
+              {"cron", schedule.cron},
+              {"reason", problem}});
+    return schedule.expression;
+}
 }  // namespace
 
 struct Scheduler::Target {
@@ -34,6 +60,7 @@ struct Scheduler::Target {
     std::string timezone_name;
     std::string locale;
     std::string settings_json;
+    std::shared_ptr<const CronExpression> expression;  // with the tenant's settings
 };
 
 Scheduler::Scheduler(storage::Database& database, tenants::TenantStore& tenants,
@@ -115,6 +142,7 @@ std::optional<Scheduler::Target> Scheduler::resolve(const ScheduleKey& key) cons
         target.zone = date::locate_zone("UTC");
         target.timezone_name = "UTC";
         target.settings_json = "{}";
+        target.expression = target.schedule->expression;
         return target;
     }
     auto snapshot = tenants_.find(key.tenant_id);
@@ -129,6 +157,7 @@ std::optional<Scheduler::Target> Scheduler::resolve(const ScheduleKey& key) cons
     target.timezone_name = snapshot->tenant.timezone;
     target.locale = snapshot->tenant.locale;
     target.settings_json = settings->second;
+    target.expression = expression_for(*target.schedule, target.settings_json, log_, key.tenant_id);
     return target;
 }
 
@@ -148,7 +177,6 @@ std::vector<Scheduler::SchedulePlan> Scheduler::plan_tenant(
             // before resumes where it (or the last run recorded for it) left off.
             auto cursor = cursors.find(plan.key);
             plan.planned_through = cursor == cursors.end() ? now : cursor->second;
-            plan.next = schedule.expression->next_after(to_instant(plan.planned_through), zone);
             auto target = std::make_shared<Target>();
             target->plugin = plugin;
             target->schedule = &schedule;
@@ -161,6 +189,8 @@ std::vector<Scheduler::SchedulePlan> Scheduler::plan_tenant(
                        settings != snapshot->enabled_settings.end()) {
                 target->settings_json = settings->second;
             }
+            target->expression = expression_for(schedule, target->settings_json, log_, tenant_id);
+            plan.next = target->expression->next_after(to_instant(plan.planned_through), zone);
             plan.target = std::move(target);
             plans.push_back(std::move(plan));
         }
@@ -253,7 +283,7 @@ void Scheduler::plan(TimePoint now) {
                 if (!paused_.empty() && paused_.count(plan.key) != 0) {
                     // Paused: no runs, and resuming starts from then (no replay).
                     plan.planned_through = now;
-                    plan.next = plan.schedule->expression->next_after(to_instant(now), plan.zone);
+                    plan.next = plan.target->expression->next_after(to_instant(now), plan.zone);
                     continue;
                 }
                 if (!plan.next || TimePoint(*plan.next) > horizon) continue;  // most ticks
@@ -261,7 +291,7 @@ void Scheduler::plan(TimePoint now) {
                 std::vector<Instant> instants;
                 for (auto next = plan.next;
                      next && TimePoint(*next) <= horizon && instants.size() < kMaxInstantsPerTick;
-                     next = schedule.expression->next_after(*next, plan.zone)) {
+                     next = plan.target->expression->next_after(*next, plan.zone)) {
                     instants.push_back(*next);
                 }
                 const bool capped = instants.size() == kMaxInstantsPerTick;
@@ -309,8 +339,8 @@ void Scheduler::plan(TimePoint now) {
                 }
                 // After a long outage, jump to now rather than replay thousands of instants.
                 plan.planned_through = capped ? now : TimePoint(instants.back());
-                plan.next =
-                    schedule.expression->next_after(to_instant(plan.planned_through), plan.zone);
+                plan.next = plan.target->expression->next_after(to_instant(plan.planned_through),
+                                                                plan.zone);
             }
         }
     }
@@ -709,7 +739,7 @@ void Scheduler::set_paused(const ScheduleKey& key, bool paused) {
     for (auto& plan : tenant->second.schedules) {
         if (plan.key != key) continue;
         plan.planned_through = now;
-        plan.next = plan.schedule->expression->next_after(to_instant(now), plan.zone);
+        plan.next = plan.target->expression->next_after(to_instant(now), plan.zone);
     }
 }
 
@@ -726,9 +756,15 @@ std::optional<TimePoint> Scheduler::next_run(const ScheduleKey& key) {
     if (is_paused(key)) return std::nullopt;
     auto target = resolve(key);
     if (!target) return std::nullopt;
-    auto next = target->schedule->expression->next_after(to_instant(clock_.now()), target->zone);
+    auto next = target->expression->next_after(to_instant(clock_.now()), target->zone);
     if (!next) return std::nullopt;
     return TimePoint(*next);
+}
+
+std::optional<std::string> Scheduler::effective_cron(const ScheduleKey& key) const {
+    auto target = resolve(key);
+    if (!target) return std::nullopt;
+    return target->expression->text();
 }
 
 void Scheduler::wake_up(bool claim) {

@@ -86,6 +86,9 @@ public:
 
     /// The next instant a schedule will fire for a tenant, if enabled and not paused.
     std::optional<clock::TimePoint> next_run(const ScheduleKey& key);
+    /// The cron a schedule follows for a tenant: as registered, with the settings it names
+    /// replaced by the tenant's values. nullopt when the schedule does not exist for it.
+    std::optional<std::string> effective_cron(const ScheduleKey& key) const;
 
     RunStore& runs() { return runs_; }
 

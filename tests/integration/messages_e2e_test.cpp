@@ -224,9 +224,16 @@ TEST_P(MessagesTest, ATenantOverridesATemplateInItsSettingsAndPreviewsIt) {
     const auto missing = send("POST", "/t/sol/messages/preview",
                               {{"plugin", "messages-probe"},
                                {"template", "welcome"},
-                               {"data", {{"patient", {{"first_name", "Ana"}}}}}});
+                               {"data", {{"clinic", "Clínica Sol"}}}});
     EXPECT_EQ(missing.status, 422) << missing.body;
-    EXPECT_NE(missing.body.find("missing variable 'clinic'"), std::string::npos) << missing.body;
+    EXPECT_NE(missing.body.find("missing variable 'patient"), std::string::npos) << missing.body;
+    // The data need not name the clinic: the host fills {{clinic}} with the tenant's name.
+    const auto without_clinic = send("POST", "/t/sol/messages/preview",
+                                     {{"plugin", "messages-probe"},
+                                      {"template", "welcome"},
+                                      {"data", {{"patient", {{"first_name", "Ana"}}}}}});
+    ASSERT_EQ(without_clinic.status, 200) << without_clinic.body;
+    EXPECT_EQ(json::parse(without_clinic.body)["whatsapp"]["text"], "Hola Ana, bienvenida a sol.");
     EXPECT_EQ(send("POST", "/t/sol/messages/preview",
                    {{"plugin", "messages-probe"}, {"template", "nope"}})
                   .status,
@@ -240,13 +247,14 @@ TEST_P(MessagesTest, ATenantOverridesATemplateInItsSettingsAndPreviewsIt) {
 
 TEST_P(MessagesTest, BadRequestsGetClearErrorsAndTheHostKeepsServing) {
     const std::string ana = patient({{"email", "ana@example.com"}, {"consent", {{"email", true}}}});
-    const auto missing_variable = send("POST", "/t/sol/messages-probe/send",
-                                       {{"channel", "email"},
-                                        {"template", "welcome"},
-                                        {"patient_id", ana},
-                                        {"idempotency_key", "k"}});
+    const auto missing_variable =
+        send("POST", "/t/sol/messages-probe/send",
+             {{"channel", "email"},
+              {"content", {{"subject", "Hola {{nickname}}"}, {"text", "…"}}},
+              {"patient_id", ana},
+              {"idempotency_key", "k"}});
     EXPECT_EQ(missing_variable.status, 400);
-    EXPECT_NE(missing_variable.body.find("missing variable 'clinic'"), std::string::npos)
+    EXPECT_NE(missing_variable.body.find("missing variable 'nickname'"), std::string::npos)
         << missing_variable.body;
     const auto unknown_patient = send("POST", "/t/sol/messages-probe/send",
                                       {{"channel", "email"},

@@ -3,6 +3,7 @@
 #include <date/date.h>
 #include <date/tz.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <stdexcept>
@@ -457,6 +458,33 @@ TEST(CronDst, YearOfRunsInNewYork) {
     // A fixed-time job runs once a day, including on both transition days.
     EXPECT_EQ(count_runs("30 2 * * *"), 365);
     EXPECT_EQ(count_runs("30 1 * * *"), 365);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Settings named in a cron ("0 {reminder_hour} * * *", ABI 1.3)
+// ---------------------------------------------------------------------------------------------
+
+TEST(CronSettings, EachNamedSettingTakesTheTenantsInteger) {
+    using miconsul::scheduler::substitute_settings;
+    const nlohmann::json settings = {{"reminder_hour", 7}, {"minute", 30}};
+    const auto result = substitute_settings("{minute} {reminder_hour} * * *", settings);
+    EXPECT_EQ(result.problem, "");
+    EXPECT_EQ(result.text, "30 7 * * *");
+    EXPECT_EQ(substitute_settings("0 8 * * *", settings).text, "0 8 * * *");
+}
+
+TEST(CronSettings, AMissingTextualOrUnclosedSettingIsAProblemNamingIt) {
+    using miconsul::scheduler::substitute_settings;
+    const nlohmann::json settings = {{"hour", "7"}, {"fraction", 7.5}};
+    EXPECT_NE(substitute_settings("0 {absent} * * *", settings).problem.find("'absent'"),
+              std::string::npos);
+    EXPECT_NE(substitute_settings("0 {hour} * * *", settings).problem.find("'hour'"),
+              std::string::npos);
+    EXPECT_NE(substitute_settings("0 {fraction} * * *", settings).problem.find("'fraction'"),
+              std::string::npos);
+    EXPECT_NE(substitute_settings("0 {hour * * *", settings).problem.find("never closed"),
+              std::string::npos);
+    EXPECT_NE(substitute_settings("0 {hour} * * *", nlohmann::json::array()).problem, "");
 }
 
 // ---------------------------------------------------------------------------------------------

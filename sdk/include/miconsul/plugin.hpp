@@ -10,6 +10,7 @@
 #pragma once
 
 #include <miconsul/plugin_abi.h>
+#include <miconsul/calendar.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -60,6 +61,18 @@ inline std::string_view find_value(const mc_key_value* pairs, size_t count, std:
     return {};
 }
 }  // namespace detail
+
+/// The tenant's wall clock at an instant (Context::local_time).
+struct LocalTime {
+    std::string date;      // "2026-12-01"
+    std::string time;      // "18:00:00"
+    int hour = 0;          // 0-23
+    int minute = 0;        // 0-59
+    int weekday = 1;       // ISO: Monday 1 … Sunday 7
+    std::string iso_week;  // "2026-W49"
+    int utc_offset_minutes = 0;
+    std::string timezone;  // "America/Mexico_City"
+};
 
 /// The services of one call (a request, a scheduled run or an event). Valid only during it.
 class Context {
@@ -176,6 +189,31 @@ public:
 
     /// Unix time in milliseconds, from the host's clock (controllable in tests).
     int64_t now_ms() const { return host_->now_ms(call_->context); }
+
+    /// The tenant's wall clock at a Unix instant in ms (ABI 1.3): which local day and hour it
+    /// is in the clinic. Throws HostError outside 1970-9999.
+    LocalTime local_time(int64_t unix_ms) const {
+        if (host_->abi_minor < 3) {
+            throw HostError(MC_ERR_UNAVAILABLE, "this host predates local_time (ABI 1.3)");
+        }
+        std::string result;
+        const mc_sink sink{&result, &detail::append_to_string};
+        check(host_->local_time(call_->context, unix_ms, &sink));
+        const Json answer = Json::parse(result);
+        return LocalTime{answer.at("date").get<std::string>(),
+                         answer.at("time").get<std::string>(),
+                         answer.at("hour").get<int>(),
+                         answer.at("minute").get<int>(),
+                         answer.at("weekday").get<int>(),
+                         answer.at("iso_week").get<std::string>(),
+                         answer.at("utc_offset_minutes").get<int>(),
+                         answer.at("timezone").get<std::string>()};
+    }
+    /// The local wall clock the call is about: a run's scheduled instant (which a manual run
+    /// may set in the past or future), else now.
+    LocalTime local_now() const {
+        return local_time(scheduled_at_ms() != 0 ? scheduled_at_ms() : now_ms());
+    }
 
     void log(mc_log_level level, std::string_view message) const {
         const std::string text(message);

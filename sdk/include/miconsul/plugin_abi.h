@@ -28,7 +28,7 @@ extern "C" {
 #endif
 
 #define MC_ABI_MAJOR 1
-#define MC_ABI_MINOR 2
+#define MC_ABI_MINOR 3
 
 /* Name of the one symbol a plugin library exports (see mc_plugin_entry_fn). */
 #define MC_PLUGIN_ENTRY_SYMBOL "miconsul_plugin_entry"
@@ -232,6 +232,16 @@ typedef struct mc_host_api {
      * MC_ERR_UNAVAILABLE when the outbox cannot store it now. See docs/messages.md. */
     mc_status (*queue_message)(mc_context* context, const char* message_json,
                                const mc_sink* result_out);
+
+    /* --- Since ABI 1.3. Also since 1.3: a schedule's cron may name an integer setting in
+     * place of a field's value, "0 {reminder_hour} * * *", and fires for each tenant when its
+     * settings say (the schema must give that setting type integer and a default). --- */
+    /* The tenant's wall clock at a Unix instant (ms), in the call's time zone. Writes
+     * {"date": "2026-12-01", "time": "18:00:00", "hour": 18, "minute": 0, "weekday": 2 (ISO:
+     * Monday 1 … Sunday 7), "iso_week": "2026-W49", "utc_offset_minutes": -360, "timezone":
+     * "America/Mexico_City"} to `result_out`. MC_ERR_INVALID_ARGUMENT outside the years
+     * 1970–9999. */
+    mc_status (*local_time)(mc_context* context, int64_t unix_ms, const mc_sink* result_out);
 } mc_host_api;
 
 /* What a plugin library describes itself with. Owned by the plugin; must live forever. */
