@@ -358,6 +358,55 @@ mc_status query_records(mc_context* context, const char* query_json, const mc_si
     }
 }
 
+mc_status change_record(mc_context* context, const char* change_json, const mc_sink* result_out) {
+    if (context == nullptr) return MC_ERR_INVALID_ARGUMENT;
+    if (context->tenant_id.empty()) {
+        return fail(context, MC_ERR_INVALID_ARGUMENT,
+                    "records belong to a tenant: a platform call has none");
+    }
+    auto* records = context->services->records;
+    if (records == nullptr) {
+        return fail(context, MC_ERR_UNAVAILABLE, "the records are not available yet");
+    }
+    const Json change = Json::parse(change_json == nullptr ? "" : change_json, nullptr, false);
+    if (!change.is_object() || !change.contains("id") || !change["id"].is_string() ||
+        !change.contains("changes") || !change["changes"].is_object() || !change.contains("kind") ||
+        !change["kind"].is_string()) {
+        return fail(
+            context, MC_ERR_INVALID_ARGUMENT,
+            "a change is {\"kind\": \"appointment\"|\"patient\", \"id\", \"changes\": {…}}");
+    }
+    const std::string kind = change["kind"];
+    const std::string id = change["id"];
+    try {
+        records::Outcome<Json> outcome;
+        if (kind == "appointment") {
+            outcome = records->update_appointment(context->tenant_id, id, change["changes"]);
+        } else if (kind == "patient") {
+            outcome = records->update_patient(context->tenant_id, id, change["changes"]);
+        } else {
+            return fail(context, MC_ERR_INVALID_ARGUMENT,
+                        "kind '" + kind + "' cannot be changed by a plugin (appointment, patient)");
+        }
+        if (auto* refusal = std::get_if<records::Refusal>(&outcome)) {
+            std::string reason = refusal->detail;
+            for (const auto& error : refusal->errors) {
+                reason += "; " + error.value("field", "") + " " + error.value("message", "");
+            }
+            const mc_status status = refusal->status == 404   ? MC_ERR_NOT_FOUND
+                                     : refusal->status == 409 ? MC_ERR_CONFLICT
+                                                              : MC_ERR_INVALID_ARGUMENT;
+            return fail(context, status, reason);
+        }
+        write_to(result_out,
+                 std::get<Json>(outcome).dump(-1, ' ', false, Json::error_handler_t::replace));
+        return MC_OK;
+    } catch (const std::exception& failure) {
+        return fail(context, MC_ERR_INTERNAL,
+                    std::string("record change failed: ") + failure.what());
+    }
+}
+
 mc_status queue_message(mc_context* context, const char* message_json, const mc_sink* result_out) {
     if (context == nullptr) return MC_ERR_INVALID_ARGUMENT;
     if (context->tenant_id.empty()) {
@@ -467,6 +516,7 @@ constexpr mc_host_api kHostApi = {
     &query_records,
     &queue_message,
     &local_time,
+    &change_record,
 };
 }  // namespace
 

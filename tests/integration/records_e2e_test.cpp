@@ -476,6 +476,63 @@ TEST_P(RecordsTest, PluginsReadTheRecordsOfTheirTenantThroughTheSdk) {
     EXPECT_TRUE(json::parse(elsewhere.body)["patient"].is_null()) << elsewhere.body;
 }
 
+TEST_P(RecordsTest, PluginsReadTheClinicsWallClockAndChangeAppointmentsThroughTheSdk) {
+    for (const auto* tenant : {"sol", "luna"}) {
+        ASSERT_EQ(
+            host_->http()
+                .send("PUT", std::string("/api/v1/tenants/") + tenant + "/plugins/records-probe",
+                      json{{"enabled", true}}.dump(), kAdmin)
+                .status,
+            200);
+    }
+    // 2026-12-02T05:30:00Z is still 1 December, 23:30, in Mexico City (UTC-6).
+    const auto local =
+        host_->http().get("/t/sol/records-probe/local-time?ms=1796189400000", kAdmin);
+    ASSERT_EQ(local.status, 200) << local.body;
+    EXPECT_EQ(json::parse(local.body), json({{"date", "2026-12-01"},
+                                             {"time", "23:30:00"},
+                                             {"hour", 23},
+                                             {"weekday", 2},
+                                             {"iso_week", "2026-W49"},
+                                             {"offset", -360}}));
+    EXPECT_EQ(host_->http().get("/t/sol/records-probe/local-time?ms=-1", kAdmin).status, 400);
+
+    const std::string ana = patient();
+    const std::string ruiz = doctor();
+    const std::string booked =
+        created("appointments",
+                {{"patient_id", ana}, {"doctor_id", ruiz}, {"start", "2026-12-03T10:00:00-06:00"}});
+    auto stored_status = [&] {
+        const auto view = host_->http().get("/t/sol/records-probe/patient?id=" + ana, kAdmin);
+        return json::parse(view.body)["history"]["appointments"].at(0)["status"];
+    };
+    auto change = [&](const std::string& tenant, const json& body) {
+        return host_->http().send("POST", "/t/" + tenant + "/records-probe/change", body.dump(),
+                                  kAdmin);
+    };
+    const auto confirmed = change(
+        "sol", {{"kind", "appointment"}, {"id", booked}, {"changes", {{"status", "confirmed"}}}});
+    ASSERT_EQ(confirmed.status, 200) << confirmed.body;
+    EXPECT_EQ(json::parse(confirmed.body)["status"], "confirmed");
+    EXPECT_EQ(stored_status(), "confirmed");
+
+    EXPECT_EQ(
+        change("sol", {{"kind", "appointment"}, {"id", booked}, {"changes", {{"status", "maybe"}}}})
+            .status,
+        400);
+    EXPECT_EQ(
+        change("sol", {{"kind", "payment"}, {"id", booked}, {"changes", json::object()}}).status,
+        400)
+        << "payments never change";
+    EXPECT_EQ(
+        change("luna",
+               {{"kind", "appointment"}, {"id", booked}, {"changes", {{"status", "cancelled"}}}})
+            .status,
+        404)
+        << "another clinic's plugin cannot reach sol's appointment";
+    EXPECT_EQ(stored_status(), "confirmed");
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, RecordsTest, ::testing::Values("sqlite", "postgresql"),
                          [](const auto& info) { return info.param; });
 }  // namespace

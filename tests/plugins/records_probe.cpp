@@ -46,6 +46,28 @@ public:
                                       {"first_payment", context.first_payment(id)}};
             });
         });
+        registrar.route("GET", "/local-time", [](Context& context, const Request& request) {
+            return answer([&] {
+                const auto local = context.local_time(std::stoll(param(request, "ms")));
+                return miconsul::Json{
+                    {"date", local.date},         {"time", local.time},
+                    {"hour", local.hour},         {"weekday", local.weekday},
+                    {"iso_week", local.iso_week}, {"offset", local.utc_offset_minutes}};
+            });
+        });
+        registrar.route("POST", "/change", [](Context& context, const Request& request) {
+            try {
+                const auto body = request.json();
+                return miconsul::Response::json(
+                    context.change_record(body.value("kind", ""), body.value("id", ""),
+                                          body.value("changes", miconsul::Json())));
+            } catch (const miconsul::HostError& refusal) {
+                const int status = refusal.status() == MC_ERR_NOT_FOUND  ? 404
+                                   : refusal.status() == MC_ERR_CONFLICT ? 409
+                                                                         : 400;
+                return miconsul::Response::problem(status, refusal.what());
+            }
+        });
         registrar.route("GET", "/summary", [](Context& context, const Request& request) {
             return answer([&] {
                 return context.records_summary(param(request, "from"), param(request, "to"));

@@ -209,6 +209,26 @@ public:
                          answer.at("utc_offset_minutes").get<int>(),
                          answer.at("timezone").get<std::string>()};
     }
+    /// Changes an appointment or a patient (ABI 1.3) as PATCH …/records/… does, with the same
+    /// validation and events; returns the record as changed. Throws HostError: invalid change
+    /// (MC_ERR_INVALID_ARGUMENT), unknown record (MC_ERR_NOT_FOUND), double booking
+    /// (MC_ERR_CONFLICT).
+    Json change_record(std::string_view kind, std::string_view id, const Json& changes) const {
+        if (host_->abi_minor < 3) {
+            throw HostError(MC_ERR_UNAVAILABLE, "this host predates change_record (ABI 1.3)");
+        }
+        const std::string change_text =
+            Json{{"kind", std::string(kind)}, {"id", std::string(id)}, {"changes", changes}}.dump();
+        std::string result;
+        const mc_sink sink{&result, &detail::append_to_string};
+        check(host_->change_record(call_->context, change_text.c_str(), &sink));
+        return Json::parse(result);
+    }
+    /// Sets an appointment's status ("confirmed", "cancelled", …); see change_record.
+    Json set_appointment_status(std::string_view id, std::string_view status) const {
+        return change_record("appointment", id, {{"status", std::string(status)}});
+    }
+
     /// The local wall clock the call is about: a run's scheduled instant (which a manual run
     /// may set in the past or future), else now.
     LocalTime local_now() const {

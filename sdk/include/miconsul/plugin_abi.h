@@ -242,6 +242,14 @@ typedef struct mc_host_api {
      * "America/Mexico_City"} to `result_out`. MC_ERR_INVALID_ARGUMENT outside the years
      * 1970–9999. */
     mc_status (*local_time)(mc_context* context, int64_t unix_ms, const mc_sink* result_out);
+    /* Changes one of the tenant's records as PATCH /t/{tenant}/records/… would, with the same
+     * validation and the same event (appointment.updated, appointment.cancelled,
+     * patient.updated): `change_json` is {"kind": "appointment"|"patient", "id", "changes":
+     * {field: value}}. Writes the record as changed to `result_out`. MC_ERR_INVALID_ARGUMENT
+     * for a bad change (the reason names each failing field), MC_ERR_NOT_FOUND for an unknown
+     * record, MC_ERR_CONFLICT for a double booking. */
+    mc_status (*change_record)(mc_context* context, const char* change_json,
+                               const mc_sink* result_out);
 } mc_host_api;
 
 /* What a plugin library describes itself with. Owned by the plugin; must live forever. */
