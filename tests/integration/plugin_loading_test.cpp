@@ -134,6 +134,11 @@ TEST_F(PluginLoadingTest, InvalidCronExpression) {
     expect_refused("test_bad_cron.so", "cron '0 25 * * *' is invalid: hour", "bad-cron");
 }
 
+TEST_F(PluginLoadingTest, CronNamingASettingThatIsNotAnIntegerWithADefault) {
+    expect_refused("test_bad_cron_setting.so", "setting 'hour' is not an integer",
+                   "bad-cron-setting");
+}
+
 TEST_F(PluginLoadingTest, SecondPluginWithTheSameName) {
     expect_refused("test_duplicate_name.so", "already loaded", "hello");
     // The first one keeps the name and its routes.

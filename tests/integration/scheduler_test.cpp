@@ -64,13 +64,16 @@ protected:
     }
 
     // Registers the test plugin with one schedule; call before making schedulers.
-    void add_plugin(const std::string& cron, json options = json::object()) {
+    // `registered_cron`, when given, is the text as the plugin wrote it (naming settings) and
+    // `cron` the expression of its defaults.
+    void add_plugin(const std::string& cron, json options = json::object(),
+                    const std::string& registered_cron = "") {
         auto plugin = std::make_shared<miconsul::plugins::LoadedPlugin>();
         plugin->manifest.name = "ticker";
         plugin->manifest.scope = miconsul::plugins::Scope::tenant;
         miconsul::plugins::ScheduleInfo schedule;
         schedule.name = "daily";
-        schedule.cron = cron;
+        schedule.cron = registered_cron.empty() ? cron : registered_cron;
         schedule.expression = std::make_shared<const miconsul::scheduler::CronExpression>(
             std::get<miconsul::scheduler::CronExpression>(
                 miconsul::scheduler::CronExpression::parse(cron)));
@@ -129,6 +132,48 @@ TEST_P(SchedulerTest, FiresAtTheTenantsLocalTimeOnce) {
     ASSERT_EQ(succeeded.size(), 1u);
     EXPECT_EQ(succeeded[0].scheduled_at, "2026-03-01T14:00:00Z");
     EXPECT_EQ(succeeded[0].attempts, 1);
+}
+
+TEST_P(SchedulerTest, ACronThatNamesASettingFiresAtEachTenantsOwnHour) {
+    // As the host registers "0 {hour} * * *" from a plugin whose schema defaults hour to 8.
+    add_plugin("0 8 * * *", json::object(), "0 {hour} * * *");
+    miconsul::tenants::Tenant luna;
+    luna.id = "luna";
+    luna.name = "Clínica Luna";
+    luna.timezone = "America/Mexico_City";
+    ASSERT_TRUE(tenants_->create(luna));
+    tenants_->set_enablement("sol", "ticker", true, json{{"hour", 10}});
+    tenants_->set_enablement("luna", "ticker", true, json{{"hour", 8}});
+    auto scheduler = make_scheduler();
+    EXPECT_EQ(scheduler->effective_cron({"sol", "ticker", "daily"}), "0 10 * * *");
+    EXPECT_EQ(scheduler->next_run({"sol", "ticker", "daily"}), at("2026-03-01T16:00:00Z"));
+    scheduler->tick();
+    auto runs_of = [&](const std::string& tenant) {
+        std::string cursor;
+        RunFilter filter;
+        filter.tenant_id = tenant;
+        filter.status = "succeeded";
+        std::vector<std::string> instants;
+        for (const auto& run : scheduler->runs().list(filter, cursor)) {
+            instants.push_back(run.scheduled_at);
+        }
+        return instants;
+    };
+    clock_.set(at("2026-03-01T14:00:01Z"));  // 08:00 in Mexico City
+    scheduler->tick();
+    EXPECT_EQ(runs_of("luna"), std::vector<std::string>{"2026-03-01T14:00:00Z"});
+    EXPECT_TRUE(runs_of("sol").empty()) << "sol set 10:00";
+    clock_.set(at("2026-03-01T16:00:01Z"));
+    scheduler->tick();
+    EXPECT_EQ(runs_of("sol"), std::vector<std::string>{"2026-03-01T16:00:00Z"});
+
+    // A change of the setting moves the next run at once; a value that makes no valid cron
+    // keeps the default hour rather than stopping the schedule.
+    tenants_->set_enablement("sol", "ticker", true, json{{"hour", 11}});
+    EXPECT_EQ(scheduler->next_run({"sol", "ticker", "daily"}), at("2026-03-01T17:00:00Z"));
+    tenants_->set_enablement("sol", "ticker", true, json{{"hour", 25}});
+    EXPECT_EQ(scheduler->effective_cron({"sol", "ticker", "daily"}), "0 8 * * *");
+    EXPECT_EQ(scheduler->next_run({"sol", "ticker", "daily"}), at("2026-03-02T14:00:00Z"));
 }
 
 TEST_P(SchedulerTest, SeveralInstancesRunEachInstantOnce) {
