@@ -31,7 +31,9 @@ public:
     void write(std::ostream& stream) const override { stream << value_; }
 #ifdef SAFE_HEADER_CAST
     // Used only to cast to a typed header, which this never is.
-    uint64_t hash() const override { return 0; }
+    uint64_t hash() const override {
+        return 0;
+    }
 #endif
 
 private:
@@ -120,8 +122,8 @@ public:
             HttpRequest converted = convert(request);
             if (converted.body.size() > shared_->max_body_bytes) {
                 response = HttpResponse::problem(
-                    413, "request body exceeds " + std::to_string(shared_->max_body_bytes) +
-                             " bytes");
+                    413,
+                    "request body exceeds " + std::to_string(shared_->max_body_bytes) + " bytes");
             } else {
                 response = shared_->handler(converted);
             }
@@ -146,7 +148,15 @@ private:
         for (const auto& header : request.headers().list()) {
             value.str(std::string());
             header->write(value);
-            converted.headers.emplace_back(lower(header->name()), value.str());
+            std::string text = value.str();
+            // Pistache 0.0.5's Accept::write prints nothing; its parsed media ranges remain.
+            if (const auto accept = std::dynamic_pointer_cast<P::Http::Header::Accept>(header);
+                accept && text.empty()) {
+                for (const auto& media : accept->media()) {
+                    text += (text.empty() ? "" : ", ") + media.toString();
+                }
+            }
+            converted.headers.emplace_back(lower(header->name()), std::move(text));
         }
         for (const auto& [name, raw] : request.headers().rawList()) {
             converted.headers.emplace_back(lower(name), raw.value());
@@ -191,13 +201,13 @@ void Server::start() {
     const auto& options = impl_->options;
     P::Address address(options.host, P::Port(options.port));
     impl_->endpoint = std::make_unique<P::Http::Endpoint>(address);
-    impl_->endpoint->init(P::Http::Endpoint::options()
-                              .threads(options.threads)
-                              .flags(P::Tcp::Options::ReuseAddr)
-                              .maxRequestSize(options.max_request_bytes * kPistacheCapFactor +
-                                              kHeaderAllowance)
-                              .headerTimeout(options.header_timeout)
-                              .bodyTimeout(options.body_timeout));
+    impl_->endpoint->init(
+        P::Http::Endpoint::options()
+            .threads(options.threads)
+            .flags(P::Tcp::Options::ReuseAddr)
+            .maxRequestSize(options.max_request_bytes * kPistacheCapFactor + kHeaderAllowance)
+            .headerTimeout(options.header_timeout)
+            .bodyTimeout(options.body_timeout));
     impl_->endpoint->setHandler(std::make_shared<PistacheHandler>(impl_->shared));
     impl_->endpoint->serveThreaded();
 }
@@ -206,7 +216,9 @@ uint16_t Server::port() const {
     return impl_->endpoint ? static_cast<uint16_t>(impl_->endpoint->getPort()) : 0;
 }
 
-int Server::in_flight() const { return impl_->shared->in_flight.load(); }
+int Server::in_flight() const {
+    return impl_->shared->in_flight.load();
+}
 
 void Server::stop(std::chrono::milliseconds grace) {
     if (!impl_->endpoint) return;

@@ -496,6 +496,10 @@ TEST_P(RecordsTest, PluginsReadTheClinicsWallClockAndChangeAppointmentsThroughTh
                                              {"iso_week", "2026-W49"},
                                              {"offset", -360}}));
     EXPECT_EQ(host_->http().get("/t/sol/records-probe/local-time?ms=-1", kAdmin).status, 400);
+    // Headers Pistache parses into typed objects reach the plugin as they were sent.
+    const auto accept = host_->http().get("/t/sol/records-probe/accept",
+                                          {kAdminHeader, "Accept: application/json"});
+    EXPECT_EQ(json::parse(accept.body)["accept"], "application/json") << accept.body;
 
     const std::string ana = patient();
     const std::string ruiz = doctor();

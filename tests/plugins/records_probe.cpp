@@ -55,6 +55,9 @@ public:
                     {"iso_week", local.iso_week}, {"offset", local.utc_offset_minutes}};
             });
         });
+        registrar.route("GET", "/accept", [](Context&, const Request& request) {
+            return miconsul::Response::json({{"accept", request.header("accept")}});
+        });
         registrar.route("POST", "/change", [](Context& context, const Request& request) {
             try {
                 const auto body = request.json();
