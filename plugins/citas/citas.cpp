@@ -188,6 +188,17 @@ std::string patient_link(const Context& ctx, const std::string& secret,
            "&s=" + citas::link_signature(secret, tenant, appointment_id, expiry);
 }
 
+/// The page link plus the two action URLs, for the plugin's events (n8n may act for a patient
+/// who phoned in): a link is path?query, so the actions cannot be derived by appending.
+Json link_urls(const std::string& link) {
+    const size_t query = link.find('?');
+    const std::string path = link.substr(0, query);
+    const std::string rest = query == std::string::npos ? "" : link.substr(query);
+    return {{"link", link},
+            {"confirm_url", path + "/confirm" + rest},
+            {"cancel_url", path + "/cancel" + rest}};
+}
+
 std::string when_text(const Context& ctx, int64_t start_ms, std::string_view language) {
     const auto local = ctx.local_time(start_ms);
     return citas::describe_when(language_of(language), local.date, local.time, local.weekday);
@@ -267,19 +278,24 @@ void confirm_booking(const Context& ctx, const Json& data) {
     }
     // A bulk import of past appointments, or one booked already cancelled, messages no one.
     if (!is_open(appointment->status) || appointment->start_ms <= ctx.now_ms()) return;
+    const bool confirm_patient = settings.value("confirmation_enabled", true);
+    const bool notify_doctor = settings.value("notify_doctor", true);
+    if (!confirm_patient && !notify_doctor) return;
 
     const Json doctor = ctx.doctor(appointment->doctor_id);
     const std::string doctor_name = text_of(doctor, "name");
     std::vector<std::string> sent;
     bool doctor_notified = false;
+    std::string patient_link_text;
     Failures failures;
 
-    if (settings.value("confirmation_enabled", true)) {
+    if (confirm_patient) {
         const Json patient = ctx.patient(appointment->patient_id);
         const std::string language = text_of(patient, "language");
         const std::string when = when_text(ctx, appointment->start_ms, language);
         const std::string link =
             patient_link(ctx, link_secret(ctx), appointment->id, appointment->start_ms);
+        patient_link_text = link;
         for (const std::string& channel : enabled_channels(settings)) {
             if (!reachable(patient, channel)) continue;
             Json message = {
@@ -311,7 +327,7 @@ void confirm_booking(const Context& ctx, const Json& data) {
     }
 
     const std::string doctor_email = text_of(doctor, "email");
-    if (settings.value("notify_doctor", true) && !doctor_email.empty()) {
+    if (notify_doctor && !doctor_email.empty()) {
         failures.attempt(ctx, "doctor notice for " + appointment->id, [&] {
             const Json patient = ctx.patient(appointment->patient_id);
             // No patient_id: the doctor is not a patient, so no consent applies.
@@ -330,10 +346,12 @@ void confirm_booking(const Context& ctx, const Json& data) {
     }
 
     if (!sent.empty() || doctor_notified) {
-        ctx.publish("citas.confirmation_sent", {{"appointment_id", appointment->id},
-                                                {"patient_id", appointment->patient_id},
-                                                {"channels", sent},
-                                                {"doctor_notified", doctor_notified}});
+        Json data = {{"appointment_id", appointment->id},
+                     {"patient_id", appointment->patient_id},
+                     {"channels", sent},
+                     {"doctor_notified", doctor_notified}};
+        if (!patient_link_text.empty()) data.update(link_urls(patient_link_text));
+        ctx.publish("citas.confirmation_sent", data);
     }
     failures.throw_if_any("message(s) of the booking could not be queued; will retry");
 }
@@ -388,10 +406,12 @@ void send_reminders(const Context& ctx) {
             }
             if (!sent.empty()) {
                 ++reminded;
-                ctx.publish("citas.reminder_sent", {{"appointment_id", appointment->id},
-                                                    {"patient_id", appointment->patient_id},
-                                                    {"start", start},
-                                                    {"channels", sent}});
+                Json event = {{"appointment_id", appointment->id},
+                              {"patient_id", appointment->patient_id},
+                              {"start", start},
+                              {"channels", sent}};
+                event.update(link_urls(link));
+                ctx.publish("citas.reminder_sent", event);
             }
         });
     }
