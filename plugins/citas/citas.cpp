@@ -497,8 +497,11 @@ Response show_link(Context& ctx, const Request& request) {
     return html_page("Su cita", body);
 }
 
+/// JSON for scripts (n8n), HTML for people. `?format=json` as well as `Accept`: the host hands
+/// plugins Pistache's typed Accept header, which (Pistache 0.0.5) prints no value.
 bool wants_json(const Request& request) {
-    return request.header("accept").find("application/json") != std::string_view::npos;
+    return request.query("format") == "json" ||
+           request.header("accept").find("application/json") != std::string_view::npos;
 }
 
 // POST confirm / cancel: the only requests that change the appointment.

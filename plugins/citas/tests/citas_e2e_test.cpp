@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <map>
 #include <regex>
 #include <set>
 #include <thread>
@@ -64,6 +65,12 @@ std::string attachment_of(const std::string& eml, const std::string& filename) {
     body += 4;
     const size_t end = eml.find("\r\n--", body);
     return base64_decode(eml.substr(body, end - body));
+}
+
+/// A member of a JSON body, by value: a range-for over a member of a temporary would dangle.
+json member(const std::string& body, const char* key) {
+    const json parsed = json::parse(body, nullptr, false);
+    return parsed.is_object() && parsed.contains(key) ? parsed[key] : json::array();
 }
 
 /// The patient's link path (with its query) in a rendered message.
@@ -137,11 +144,23 @@ protected:
     std::string appointment(const std::string& tenant, const std::string& patient_id,
                             const std::string& doctor_id, const std::string& start,
                             const std::string& status = "scheduled") {
-        return create(tenant, "appointments",
-                      {{"patient_id", patient_id},
-                       {"doctor_id", doctor_id},
-                       {"start", start},
-                       {"status", status}});
+        const std::string id = create(tenant, "appointments",
+                                      {{"patient_id", patient_id},
+                                       {"doctor_id", doctor_id},
+                                       {"start", start},
+                                       {"status", status}});
+        patient_of_[id] = patient_id;
+        return id;
+    }
+    /// An appointment of sol as the records API answers it (the patient's history holds it).
+    json appointment_record(const std::string& id) {
+        const auto history =
+            host_->http().get("/t/sol/records/patients/" + patient_of_[id] + "/history", kAdmin);
+        EXPECT_EQ(history.status, 200) << history.body;
+        for (const auto& item : member(history.body, "appointments")) {
+            if (item["id"] == id) return item;
+        }
+        return json();
     }
     json messages(const std::string& tenant = "sol") {
         const auto answer = host_->http().get(
@@ -172,7 +191,7 @@ protected:
             const auto answer =
                 host_->http().get("/api/v1/tenants/" + tenant + "/deliveries?limit=200", kAdmin);
             bool pending = false;
-            for (const auto& delivery : json::parse(answer.body)["items"]) {
+            for (const auto& delivery : member(answer.body, "items")) {
                 const std::string status = delivery.value("status", "");
                 if (status == "pending" || status == "delivering") pending = true;
             }
@@ -195,8 +214,7 @@ protected:
                     {{"as_of", as_of}, {"wait", true}});
     }
     std::string appointment_status(const std::string& id) {
-        return json::parse(
-            host_->http().get("/t/sol/records/appointments/" + id, kAdmin).body)["status"];
+        return appointment_record(id).value("status", "");
     }
     /// The link of the WhatsApp confirmation of an appointment.
     std::string confirmation_link(const std::string& appointment_id) {
@@ -211,6 +229,7 @@ protected:
     miconsul::testing::HttpReceiver ycloud_;
     std::string database_url_;
     std::unique_ptr<HostProcess> host_;
+    std::map<std::string, std::string> patient_of_;  // appointment id → patient id
 };
 
 TEST_P(CitasTest, ABookingConfirmsByEmailWithIcsAndWhatsappAndTellsTheDoctorOnce) {
@@ -251,12 +270,11 @@ TEST_P(CitasTest, ABookingConfirmsByEmailWithIcsAndWhatsappAndTellsTheDoctorOnce
     ASSERT_EQ(events("citas.confirmation_sent").size(), 1u);
 
     // The same event again (a redelivery, or the legacy system publishing it twice).
-    const json appointment_record =
-        json::parse(host_->http().get("/t/sol/records/appointments/" + id, kAdmin).body);
-    ASSERT_EQ(send("POST", "/t/sol/events",
-                   {{"type", "appointment.created"}, {"data", appointment_record}})
-                  .status,
-              202);
+    const json booked = appointment_record(id);
+    ASSERT_EQ(booked["status"], "scheduled");
+    ASSERT_EQ(
+        send("POST", "/t/sol/events", {{"type", "appointment.created"}, {"data", booked}}).status,
+        202);
     wait_for_deliveries();
     std::this_thread::sleep_for(300ms);
     EXPECT_EQ(messages().size(), 3u) << "email, WhatsApp, doctor: each once";
@@ -378,25 +396,34 @@ TEST_P(CitasTest, RemindersGoToTomorrowsOpenAppointmentsOnceAndAgainWhenReschedu
 }
 
 TEST_P(CitasTest, TheReminderHourSettingMovesTheTenantsSchedule) {
-    auto schedule = [&] {
-        const auto answer =
-            host_->http().get("/api/v1/tenants/sol/plugins/citas/schedules", kAdmin);
-        EXPECT_EQ(answer.status, 200) << answer.body;
-        for (const auto& item : json::parse(answer.body)["items"]) {
-            if (item["name"] == "reminders") return item;
+    // The scheduler picks an enablement up on its next tick: poll until it shows the cron.
+    auto schedule = [&](const std::string& cron) {
+        json found;
+        for (int i = 0; i < 100; ++i) {
+            const auto answer =
+                host_->http().get("/api/v1/tenants/sol/plugins/citas/schedules", kAdmin);
+            EXPECT_EQ(answer.status, 200) << answer.body;
+            for (const auto& item : member(answer.body, "items")) {
+                if (item["name"] == "reminders") found = item;
+            }
+            if (found.value("effective_cron", json()) == cron) break;
+            std::this_thread::sleep_for(50ms);
         }
-        return json();
+        return found;
     };
-    EXPECT_EQ(schedule()["effective_cron"], "0 18 * * *");
-    const std::string before = schedule()["next_run_at"].get<std::string>();
+    const json before_change = schedule("0 18 * * *");
+    EXPECT_EQ(before_change["cron"], "0 {reminder_hour} * * *");
+    ASSERT_EQ(before_change["effective_cron"], "0 18 * * *") << before_change;
+    const std::string before = before_change["next_run_at"].get<std::string>();
     EXPECT_EQ(before.substr(10), "T00:00:00Z") << "18:00 in Mexico City";
 
     const auto changed = send("PUT", "/api/v1/tenants/sol/plugins/citas",
                               {{"enabled", true}, {"settings", {{"reminder_hour", 7}}}});
     ASSERT_EQ(changed.status, 200) << changed.body;
     EXPECT_EQ(json::parse(changed.body)["settings"]["lead_days"], 1) << "defaults filled in";
-    EXPECT_EQ(schedule()["effective_cron"], "0 7 * * *");
-    EXPECT_EQ(schedule()["next_run_at"].get<std::string>().substr(10), "T13:00:00Z");
+    const json after_change = schedule("0 7 * * *");
+    ASSERT_EQ(after_change["effective_cron"], "0 7 * * *") << after_change;
+    EXPECT_EQ(after_change["next_run_at"].get<std::string>().substr(10), "T13:00:00Z");
 }
 
 TEST_P(CitasTest, TheLinkShowsOnGetAndChangesOnlyOnASignedPost) {
@@ -437,8 +464,10 @@ TEST_P(CitasTest, TheLinkShowsOnGetAndChangesOnlyOnASignedPost) {
     EXPECT_EQ(host_->http().get(path + "?e=" + expiry + "&s=" + tampered).status, 403);
     EXPECT_EQ(appointment_status(id), "scheduled");
 
-    const auto confirmed = host_->http().send("POST", path + "/confirm" + query, "", as_json);
+    const auto confirmed =
+        host_->http().send("POST", path + "/confirm" + query + "&format=json", "", as_json);
     ASSERT_EQ(confirmed.status, 200) << confirmed.body;
+    ASSERT_EQ(confirmed.header("content-type"), "application/json") << confirmed.body;
     EXPECT_EQ(json::parse(confirmed.body)["status"], "confirmed");
     EXPECT_EQ(appointment_status(id), "confirmed");
     auto updates_of = [&] {
@@ -456,8 +485,9 @@ TEST_P(CitasTest, TheLinkShowsOnGetAndChangesOnlyOnASignedPost) {
     EXPECT_NE(twice.body.find("Cita confirmada"), std::string::npos) << twice.body;
     EXPECT_EQ(updates_of(), 1u);
 
-    const auto cancelled = host_->http().send("POST", path + "/cancel" + query, "", as_json);
+    const auto cancelled = host_->http().send("POST", path + "/cancel" + query);
     ASSERT_EQ(cancelled.status, 200) << cancelled.body;
+    EXPECT_NE(cancelled.body.find("Cita cancelada"), std::string::npos) << cancelled.body;
     EXPECT_EQ(appointment_status(id), "cancelled");
     EXPECT_EQ(events("appointment.cancelled").size(), 1u);
     EXPECT_EQ(events("citas.cancelled_by_patient").size(), 1u);
@@ -528,7 +558,9 @@ TEST_P(CitasTest, BadSettingsAreRefusedFieldByFieldAndChangeNothing) {
                                  {"colour", "red"}}}});
     ASSERT_EQ(refused.status, 400) << refused.body;
     std::set<std::string> fields;
-    for (const auto& error : json::parse(refused.body)["errors"]) fields.insert(error["field"]);
+    for (const auto& error : member(refused.body, "errors")) {
+        fields.insert(error["field"].get<std::string>());
+    }
     for (const char* field :
          {"/settings/reminder_hour", "/settings/lead_days", "/settings/channels/0",
           "/settings/notify_doctor", "/settings/public_base_url", "/settings/colour"}) {
