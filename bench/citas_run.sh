@@ -108,7 +108,7 @@ for day in "${days[@]}"; do
   read -r status duration < <(python3 -c \
     'import json,sys; r=json.load(sys.stdin); print(r["status"], r["duration_ms"])' <<<"$run")
   [[ "$status" == succeeded ]] || { echo "run for $day: $run" >&2; exit 1; }
-  reminded=$(grep -o "reminders for $day: [0-9]* appointment" "$work/host.log" | tail -1)
+  reminded=$(grep -o "reminders for $day: [^\"]*ms" "$work/host.log" | tail -1)
   echo "reminders for $day: ${duration} ms (${reminded:-?})"
   durations+=("$duration")
 done

@@ -5,6 +5,7 @@
 
 #include <miconsul/plugin.hpp>
 
+#include <chrono>
 #include <map>
 #include <string>
 #include <vector>
@@ -246,6 +247,28 @@ private:
     int count_ = 0;
 };
 
+/// Adds the wall time of each step to a total, for the run's summary line: where a slow run
+/// spends its time (records, outbox, bus) is what an operator needs to know.
+class StepTimer {
+public:
+    template <class Work>
+    auto time(Work&& work) {
+        const auto started = std::chrono::steady_clock::now();
+        struct AddOnExit {
+            StepTimer& timer;
+            std::chrono::steady_clock::time_point started;
+            ~AddOnExit() { timer.total_ += std::chrono::steady_clock::now() - started; }
+        } add{*this, started};
+        return work();
+    }
+    long long milliseconds() const {
+        return std::chrono::duration_cast<std::chrono::milliseconds>(total_).count();
+    }
+
+private:
+    std::chrono::steady_clock::duration total_{};
+};
+
 struct Appointment {
     std::string id, patient_id, doctor_id, status;
     int64_t start_ms = 0, end_ms = 0;
@@ -374,6 +397,7 @@ void send_reminders(const Context& ctx) {
     const std::vector<std::string> channels = enabled_channels(settings);
     int reminded = 0;
     Failures failures;
+    StepTimer reading, queueing, publishing;
     for (const auto& data : appointments) {
         const auto appointment = read_appointment(data);
         // Never for a cancelled or finished one, nor one that has begun (a late manual run).
@@ -382,7 +406,7 @@ void send_reminders(const Context& ctx) {
             continue;
         }
         failures.attempt(ctx, "reminder for " + appointment->id, [&] {
-            const Json patient = ctx.patient(appointment->patient_id);
+            const Json patient = reading.time([&] { return ctx.patient(appointment->patient_id); });
             const std::string when =
                 when_text(ctx, appointment->start_ms, text_of(patient, "language"));
             const std::string link =
@@ -402,7 +426,7 @@ void send_reminders(const Context& ctx) {
                       {"link", link}}},
                     {"idempotency_key",
                      "reminder-" + channel + "-" + appointment->id + "-" + start}};
-                if (queue(ctx, message)) sent.push_back(channel);
+                if (queueing.time([&] { return queue(ctx, message); })) sent.push_back(channel);
             }
             if (!sent.empty()) {
                 ++reminded;
@@ -411,12 +435,15 @@ void send_reminders(const Context& ctx) {
                               {"start", start},
                               {"channels", sent}};
                 event.update(link_urls(link));
-                ctx.publish("citas.reminder_sent", event);
+                publishing.time([&] { return ctx.publish("citas.reminder_sent", event); });
             }
         });
     }
     ctx.info("reminders for " + *day + ": " + std::to_string(reminded) + " appointment(s) of " +
-             std::to_string(appointments.size()));
+             std::to_string(appointments.size()) + "; patients " +
+             std::to_string(reading.milliseconds()) + " ms, queueing " +
+             std::to_string(queueing.milliseconds()) + " ms, events " +
+             std::to_string(publishing.milliseconds()) + " ms");
     failures.throw_if_any("reminder(s) could not be queued; the run will retry them");
 }
 
