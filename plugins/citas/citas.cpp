@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -164,10 +165,15 @@ std::string language_of(std::string_view language) {
 
 /// The tenant's link-signing key, created on first use. INSERT … ON CONFLICT DO NOTHING then
 /// SELECT: two instances creating it at once both read the one that won.
-std::string link_secret(const Context& ctx) {
+std::optional<std::string> stored_link_secret(const Context& ctx) {
     const Json stored =
         ctx.sql("SELECT secret FROM citas_secrets WHERE name = :name", {{"name", kLinkKeyName}});
-    if (!stored.empty()) return stored.at(0).at("secret").get<std::string>();
+    if (stored.empty()) return std::nullopt;
+    return stored.at(0).at("secret").get<std::string>();
+}
+
+std::string link_secret(const Context& ctx) {
+    if (auto stored = stored_link_secret(ctx)) return *stored;
     ctx.sql(
         "INSERT INTO citas_secrets (name, secret, created_at_ms) VALUES (:name, :secret, :at)"
         " ON CONFLICT (name) DO NOTHING",
@@ -464,8 +470,10 @@ Link verify_link(const Context& ctx, const Request& request) {
     if (!expiry || signature.empty()) {
         throw HttpError(403, "the link is incomplete or malformed");
     }
-    const std::string expected = citas::link_signature(link_secret(ctx), ctx.tenant(), id, *expiry);
-    if (!citas::signature_matches(expected, signature)) {
+    // Read only: a forged link must not even create the key (no key yet: no link is valid).
+    const auto secret = stored_link_secret(ctx);
+    if (!secret || !citas::signature_matches(
+                       citas::link_signature(*secret, ctx.tenant(), id, *expiry), signature)) {
         throw HttpError(403, "the link's signature is not valid");
     }
     if (ctx.now_ms() / 1000 >= *expiry) throw HttpError(410, "the link has expired");
