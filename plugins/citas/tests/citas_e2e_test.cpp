@@ -644,6 +644,24 @@ TEST_P(CitasTest, OnePatientsFailureNeitherStopsTheOthersNorTouchesAnotherTenant
     EXPECT_EQ(messages_keyed("reminder-").size(), 2u);
 }
 
+TEST_P(CitasTest, EveryTemplatePreviewsWithItsSampleInSpanishAndEnglish) {
+    for (const char* name : {"confirmation", "reminder", "doctor_notice"}) {
+        for (const char* language : {"es", "en"}) {
+            const auto preview =
+                send("POST", "/t/sol/messages/preview",
+                     {{"plugin", "citas"}, {"template", name}, {"language", language}});
+            ASSERT_EQ(preview.status, 200) << name << " " << language << ": " << preview.body;
+            const json rendered = json::parse(preview.body);
+            EXPECT_EQ(rendered["language"], language);
+            const std::string subject = rendered["email"]["subject"];
+            EXPECT_NE(
+                subject.find(std::string(name) == "doctor_notice" ? "Ana López" : "Clínica Sol"),
+                std::string::npos)
+                << subject;
+        }
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, CitasTest, ::testing::Values("sqlite", "postgresql"),
                          [](const auto& info) { return info.param; });
 
