@@ -814,6 +814,14 @@ std::optional<Json> Records::doctor(const std::string& tenant, const std::string
     return doctor_json(row);
 }
 
+std::optional<Json> Records::appointment(const std::string& tenant, const std::string& id) {
+    Json row;
+    with_tenant(tenant,
+                [&](soci::session& session) { row = row_by_id(session, "appointments", id); });
+    if (row.is_null()) return std::nullopt;
+    return appointment_json(row);
+}
+
 Outcome<Json> Records::create_doctor(const std::string& tenant, const Json& input) {
     FieldErrors errors;
     Json row = doctor_row(input, true, errors);
@@ -1269,9 +1277,10 @@ Outcome<Json> Records::query(const std::string& tenant, const std::string& timez
         return date ? local_day(*date, timezone) : std::nullopt;
     };
     auto or_null = [](const std::optional<Json>& value) { return value ? *value : Json(nullptr); };
-    if (kind == "patient" || kind == "doctor") {
+    if (kind == "patient" || kind == "doctor" || kind == "appointment") {
         auto id = text("id");
         if (!id) return refuse("\"id\" is required");
+        if (kind == "appointment") return or_null(appointment(tenant, *id));
         return kind == "patient" ? or_null(patient(tenant, *id)) : or_null(doctor(tenant, *id));
     }
     if (kind == "history" || kind == "first_payment") {

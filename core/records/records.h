@@ -105,6 +105,8 @@ public:
     Outcome<Json> birthdays(const std::string& tenant, const std::string& date);
 
     std::optional<Json> doctor(const std::string& tenant, const std::string& id);
+    /// An appointment by id (with `end`), or nullopt.
+    std::optional<Json> appointment(const std::string& tenant, const std::string& id);
     Outcome<Json> create_doctor(const std::string& tenant, const Json& input);
     Outcome<Json> update_doctor(const std::string& tenant, const std::string& id,
                                 const Json& changes);
@@ -136,7 +138,7 @@ public:
     Json summary(const std::string& tenant, const DayWindow& from, const DayWindow& to);
 
     /// Answers a plugin's query through the SDK (docs/sdk.md, "Records"): {"query": "patient",
-    /// "id"}, "doctor", "doctors", "history", "appointments" ({"date", "doctor_id"?,
+    /// "id"}, "doctor", "appointment", "doctors", "history", "appointments" ({"date", "doctor_id"?,
     /// "status"?}), "birthdays", "sales", "first_payment" ({"patient_id"}), "summary" ({"from",
     /// "to"}). Dates are local days in `timezone`. A bad query is a Refusal (400).
     Outcome<Json> query(const std::string& tenant, const std::string& timezone, const Json& query);

@@ -456,7 +456,7 @@ void send_reminders(const Context& ctx) {
 // ---------------------------------------------------------------- the patient's link
 
 struct Link {
-    Json appointment;  // the stored row: id, doctor_id, start_at, status
+    Json appointment;  // as records answer it: id, doctor_id, start, status
     std::string expiry, signature;
 };
 
@@ -477,15 +477,11 @@ Link verify_link(const Context& ctx, const Request& request) {
         throw HttpError(403, "the link's signature is not valid");
     }
     if (ctx.now_ms() / 1000 >= *expiry) throw HttpError(410, "the link has expired");
-    // The SDK has no appointment-by-id query (records offers days, patients and doctors), so
-    // the plugin reads the core's table; it never writes it.
-    const Json rows = ctx.sql(
-        "SELECT id, patient_id, doctor_id, start_at, status FROM appointments WHERE id = :id",
-        {{"id", id}});
-    if (rows.empty()) throw HttpError(404, "no such appointment");
-    const auto start = miconsul::calendar::parse_utc_ms(text_of(rows.at(0), "start_at"));
+    const Json appointment = ctx.appointment(id);
+    if (appointment.is_null()) throw HttpError(404, "no such appointment");
+    const auto start = miconsul::calendar::parse_utc_ms(text_of(appointment, "start"));
     if (!start || *start <= ctx.now_ms()) throw HttpError(410, "the appointment has started");
-    return {rows.at(0), expiry_text, signature};
+    return {appointment, expiry_text, signature};
 }
 
 std::string status_es(std::string_view status) {
@@ -506,7 +502,7 @@ Response html_page(const std::string& title, const std::string& body_html, int s
 }
 
 std::string appointment_summary_html(const Context& ctx, const Json& row) {
-    const auto start = miconsul::calendar::parse_utc_ms(text_of(row, "start_at"));
+    const auto start = miconsul::calendar::parse_utc_ms(text_of(row, "start"));
     const Json doctor = ctx.doctor(text_of(row, "doctor_id"));
     return "<p>Cita con <b>" + citas::html_escape(text_of(doctor, "name")) + "</b> el <b>" +
            citas::html_escape(start ? when_text(ctx, *start, "es") : "") +
@@ -532,8 +528,8 @@ Response show_link(Context& ctx, const Request& request) {
     return html_page("Su cita", body);
 }
 
-/// JSON for scripts (n8n), HTML for people. `?format=json` as well as `Accept`: the host hands
-/// plugins Pistache's typed Accept header, which (Pistache 0.0.5) prints no value.
+/// JSON for scripts (n8n), HTML for people: `Accept: application/json`, or `?format=json` for
+/// clients that cannot set headers.
 bool wants_json(const Request& request) {
     return request.query("format") == "json" ||
            request.header("accept").find("application/json") != std::string_view::npos;

@@ -26,7 +26,8 @@ namespace {
 constexpr const char* kPython = "/usr/bin/python3";
 
 std::filesystem::path script_path() {
-    return std::filesystem::path(__FILE__).parent_path() / "smtp_receiver.py";
+    // Set by CMake: __FILE__ would be relative to the build directory under ccache's base_dir.
+    return MICONSUL_TEST_SMTP_RECEIVER_SCRIPT;
 }
 
 std::string read_file(const std::filesystem::path& path) {

@@ -139,6 +139,11 @@ public:
     Json doctor(std::string_view id) const {
         return records({{"query", "doctor"}, {"id", std::string(id)}});
     }
+    /// An appointment by id, or null: {id, patient_id, doctor_id, start, end,
+    /// duration_minutes, status, notes, external_id, …}.
+    Json appointment(std::string_view id) const {
+        return records({{"query", "appointment"}, {"id", std::string(id)}});
+    }
     /// Every doctor of the clinic.
     Json doctors() const { return records({{"query", "doctors"}}); }
     /// {patient, appointments, payments, payments_total_cents}, or null.
