@@ -58,7 +58,7 @@ Json message_templates() {
     return {
         {"welcome",
          {{"es",
-           {{"subject", "¡Bienvenida a {{clinic}}, {{patient.first_name}}!"},
+           {{"subject", "¡Le damos la bienvenida a {{clinic}}, {{patient.first_name}}!"},
             {"text",
              "Hola {{patient.first_name}}:\n\nGracias por confiar en {{clinic}}. Recibimos su "
              "primer pago de {{amount}}.\nEstamos para servirle; responda a este mensaje si "
@@ -69,7 +69,7 @@ Json message_templates() {
              "este mensaje si tiene cualquier duda.</p><p>{{clinic}}</p>"},
             {"whatsapp",
              "Hola {{patient.first_name}}, gracias por confiar en {{clinic}}. Recibimos su "
-             "primer pago de {{amount}}. ¡Bienvenida!"}}},
+             "primer pago de {{amount}}. ¡Le damos la bienvenida!"}}},
           {"en",
            {{"subject", "Welcome to {{clinic}}, {{patient.first_name}}!"},
             {"text",
