@@ -62,7 +62,7 @@ protected:
             const auto token = send("POST", std::string("/api/v1/tenants/") + id + "/tokens",
                                     {{"kind", "api"}, {"label", "n8n"}});
             ASSERT_EQ(token.status, 201) << token.body;
-            tokens_[id] = json::parse(token.body)["token"];
+            tokens_[id] = json::parse(token.body)["token"].get<std::string>();
         }
         enable("sol");
     }
@@ -147,7 +147,9 @@ protected:
     }
     std::multiset<std::string> email_recipients() {
         std::multiset<std::string> recipients;
-        for (const auto& message : smtp_.messages()) recipients.insert(message["rcpt_tos"][0]);
+        for (const auto& message : smtp_.messages()) {
+            recipients.insert(message["rcpt_tos"][0].get<std::string>());
+        }
         return recipients;
     }
     std::multiset<std::string> whatsapp_recipients() {
@@ -369,7 +371,8 @@ TEST_P(FidelizacionTest, SettingsAreValidatedFieldByFieldAndTheBirthdayHourMoves
                                  {"colour", "red"}}}});
     ASSERT_EQ(refused.status, 400) << refused.body;
     std::set<std::string> fields;
-    for (const auto& error : json::parse(refused.body)["errors"]) fields.insert(error["field"]);
+    const json problem = json::parse(refused.body);
+    for (const auto& error : problem["errors"]) fields.insert(error["field"].get<std::string>());
     for (const auto* field :
          {"/settings/birthday_hour", "/settings/discount_percent", "/settings/colour"}) {
         EXPECT_EQ(fields.count(field), 1u) << field << " in " << refused.body;
