@@ -206,6 +206,8 @@ void welcome_on_first_payment(Context& context, const miconsul::Event& event) {
         context.info("patient " + patient_id + " was welcomed for another payment already");
         return;
     }
+    // Finished before (this is a redelivery): done, even if the patient's consent changed since.
+    if (!entry[0]["announced_at_ms"].is_null()) return;
     const Json patient = context.patient(patient_id);
     if (!patient.is_object()) throw std::runtime_error("patient " + patient_id + " not found");
 
@@ -221,17 +223,15 @@ void welcome_on_first_payment(Context& context, const miconsul::Event& event) {
                                {"idempotency_key", "welcome-" + channel + "-" + patient_id}});
     }
     // Announced at least once: a crash between publish and the UPDATE publishes again.
-    if (entry[0]["announced_at_ms"].is_null()) {
-        if (!channels.empty()) {
-            context.publish(
-                "fidelizacion.welcome_sent",
-                {{"patient_id", patient_id}, {"payment_id", payment_id}, {"channels", channels}});
-        }
-        context.sql(
-            "UPDATE fidelizacion_entries SET announced_at_ms = :now, channels = :channels"
-            " WHERE patient_id = :patient AND kind = 'welcome'",
-            {{"now", context.now_ms()}, {"channels", joined(channels)}, {"patient", patient_id}});
+    if (!channels.empty()) {
+        context.publish(
+            "fidelizacion.welcome_sent",
+            {{"patient_id", patient_id}, {"payment_id", payment_id}, {"channels", channels}});
     }
+    context.sql(
+        "UPDATE fidelizacion_entries SET announced_at_ms = :now, channels = :channels"
+        " WHERE patient_id = :patient AND kind = 'welcome'",
+        {{"now", context.now_ms()}, {"channels", joined(channels)}, {"patient", patient_id}});
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -292,6 +292,8 @@ void greet_birthday(const Context& context, std::random_device& random, const Js
     const IssuedCode issued = issued_row != codes_issued_today.end()
                                   ? issued_from_row(*issued_row)
                                   : code_for(context, random, patient_id, year, today);
+    // Greeted in full by an earlier run (announced comes last): nothing to redo.
+    if (issued.announced) return;
     const std::vector<std::string> channels = channels_for(context, patient);
     const std::string language = patient.value("language", "es");
     const Json data = {
@@ -306,17 +308,16 @@ void greet_birthday(const Context& context, std::random_device& random, const Js
                                {"idempotency_key", "birthday-" + channel + "-" + patient_id + "-" +
                                                        std::to_string(year)}});
     }
-    if (!issued.announced) {
-        context.publish("fidelizacion.code_issued", {{"code", issued.code},
-                                                     {"patient_id", patient_id},
-                                                     {"percent", issued.percent},
-                                                     {"valid_until", issued.valid_until},
-                                                     {"channels", channels}});
-        context.sql(
-            "UPDATE fidelizacion_codes SET announced_at_ms = :now, channels = :channels"
-            " WHERE code = :code",
-            {{"now", context.now_ms()}, {"channels", joined(channels)}, {"code", issued.code}});
-    }
+    // Announced at least once: a crash between publish and the UPDATE publishes again.
+    context.publish("fidelizacion.code_issued", {{"code", issued.code},
+                                                 {"patient_id", patient_id},
+                                                 {"percent", issued.percent},
+                                                 {"valid_until", issued.valid_until},
+                                                 {"channels", channels}});
+    context.sql(
+        "UPDATE fidelizacion_codes SET announced_at_ms = :now, channels = :channels"
+        " WHERE code = :code",
+        {{"now", context.now_ms()}, {"channels", joined(channels)}, {"code", issued.code}});
 }
 
 void greet_birthdays(Context& context) {
