@@ -595,7 +595,7 @@ Json settings_schema() {
             {"maxItems", 20},
             {"items",
              {{"type", "string"},
-              {"maxLength", 254},
+              {"maxLength", 160},  // the address is in the idempotency key (≤ 200)
               {"pattern", "^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$"}}},
             {"default", Json::array()},
             {"description", "email addresses of the weekly report; none: it is not sent"}}},

@@ -345,6 +345,15 @@ TEST_P(ReportesTest, TheWeeklyRunSendsBothWeeksWithChartsToTheRecipientsOnce) {
     }
     EXPECT_GT(reading.coloured_pixels, 100u) << "the charts' bars are drawn";
 
+    // The templates' samples render in both languages (what the panel previews).
+    for (const char* language : {"es", "en"}) {
+        for (const char* name : {"daily_report", "weekly_report"}) {
+            const auto preview =
+                send("POST", "/t/sol/messages/preview",
+                     {{"plugin", "reportes"}, {"template", name}, {"language", language}});
+            EXPECT_EQ(preview.status, 200) << name << " " << language << " " << preview.body;
+        }
+    }
     EXPECT_EQ(run("sol", "weekly", "2026-12-07T08:00:00-06:00")["status"], "succeeded");
     std::this_thread::sleep_for(1500ms);
     EXPECT_EQ(smtp_.messages().size(), 2u) << "one per recipient and week, however often it runs";
