@@ -65,8 +65,9 @@ with open(sys.argv[1], "w") as out:
 PY
 split -l 2000 "$work/seed.ndjson" "$work/part."
 for part in "$work"/part.*; do
-  curl -fsS -o /dev/null -H "$auth" -H "Content-Type: application/x-ndjson" -X POST \
-    "$base/t/bench/records/import" --data-binary "@$part"
+  curl -fsS -H "$auth" -H "Content-Type: application/x-ndjson" -X POST \
+    "$base/t/bench/records/import" --data-binary "@$part" |
+    python3 -c 'import json,sys; r=json.load(sys.stdin); assert not r["rejected"], r["rejected"][:3]; print("imported", r["created"])'
 done
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
