@@ -305,6 +305,27 @@ TEST_P(ReportesTest, TheDailyRunEmailsEachDoctorWithADayOnceWithThePdf) {
     EXPECT_EQ(outbox_size("sol"), 2u);
 }
 
+TEST_P(ReportesTest, SettingsTurnTheDailyReportOffOrSendItOnEmptyDaysToo) {
+    seed_sol();
+    ASSERT_EQ(send("PUT", "/api/v1/tenants/sol/plugins/reportes",
+                   {{"enabled", true}, {"settings", {{"daily_enabled", false}}}})
+                  .status,
+              200);
+    EXPECT_EQ(run("sol", "daily", "2026-12-01T20:00:00-06:00")["status"], "succeeded");
+    EXPECT_EQ(outbox_size("sol"), 0u) << "daily_enabled false sends nothing";
+
+    ASSERT_EQ(send("PUT", "/api/v1/tenants/sol/plugins/reportes",
+                   {{"enabled", true}, {"settings", {{"skip_empty", false}}}})
+                  .status,
+              200);
+    EXPECT_EQ(run("sol", "daily", "2026-12-01T20:00:00-06:00")["status"], "succeeded");
+    ASSERT_TRUE(smtp_.wait_for(3, 20)) << smtp_.log();
+    std::set<std::string> recipients;
+    for (const auto& message : smtp_.messages()) recipients.insert(message["rcpt_tos"][0]);
+    EXPECT_EQ(recipients, (std::set<std::string>{"ruiz@sol.mx", "gomez@sol.mx", "vacio@sol.mx"}))
+        << "Dr. Vacío gets his empty day; Dr. Sin Correo has no address";
+}
+
 TEST_P(ReportesTest, TheWeeklyRunSendsBothWeeksWithChartsToTheRecipientsOnce) {
     seed_sol();
     // Without recipients the run succeeds and sends nothing.
