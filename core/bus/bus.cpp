@@ -583,7 +583,7 @@ std::optional<std::string> Bus::deliver_to_handler(const DeliveryRecord& deliver
         // During a rolling upgrade another instance may have it: retry rather than drop.
         return "the handler is not loaded on this instance";
     }
-    std::string settings_json = "{}", timezone = "UTC", locale;
+    std::string settings_json = "{}", timezone = "UTC", locale, tenant_name;
     if (!delivery.tenant_id.empty()) {
         auto enabled_in = [&](const tenants::TenantSnapshot* snapshot) {
             return snapshot != nullptr && snapshot->tenant.status == "active" &&
@@ -600,6 +600,7 @@ std::optional<std::string> Bus::deliver_to_handler(const DeliveryRecord& deliver
         settings_json = snapshot->enabled_settings.at(plugin_name);
         timezone = snapshot->tenant.timezone;
         locale = snapshot->tenant.locale;
+        tenant_name = snapshot->tenant.name;
     }
     mc_context context;
     context.plugin = plugin.get();
@@ -615,7 +616,8 @@ std::optional<std::string> Bus::deliver_to_handler(const DeliveryRecord& deliver
                        locale.c_str(),
                        settings_json.c_str(),
                        context.request_id.c_str(),
-                       0};
+                       0,
+                       tenant_name.c_str()};
     const std::string data_text = event.data.dump();
     const mc_event plugin_event{sizeof(mc_event),        event.id.c_str(),     event.type.c_str(),
                                 event.tenant_id.c_str(), event.source.c_str(), event.time.c_str(),

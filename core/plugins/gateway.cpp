@@ -102,7 +102,8 @@ HttpResponse PluginGateway::call(const LoadedPlugin& plugin, const RouteInfo& ro
                        tenant != nullptr ? tenant->tenant.locale.c_str() : "",
                        settings_json.c_str(),
                        request.request_id.c_str(),
-                       0};
+                       0,
+                       tenant != nullptr ? tenant->tenant.name.c_str() : ""};
 
     // The plugin sees its own parameters, not the tenant segment the host consumed.
     http::Fields own_params(params.begin() + (tenant != nullptr ? 1 : 0), params.end());

@@ -59,6 +59,7 @@ struct Scheduler::Target {
     const date::time_zone* zone = nullptr;
     std::string timezone_name;
     std::string locale;
+    std::string tenant_name;
     std::string settings_json;
     std::shared_ptr<const CronExpression> expression;  // with the tenant's settings
 };
@@ -156,6 +157,7 @@ std::optional<Scheduler::Target> Scheduler::resolve(const ScheduleKey& key) cons
     }
     target.timezone_name = snapshot->tenant.timezone;
     target.locale = snapshot->tenant.locale;
+    target.tenant_name = snapshot->tenant.name;
     target.settings_json = settings->second;
     target.expression = expression_for(*target.schedule, target.settings_json, log_, key.tenant_id);
     return target;
@@ -183,6 +185,7 @@ std::vector<Scheduler::SchedulePlan> Scheduler::plan_tenant(
             target->zone = zone;
             target->timezone_name = snapshot ? snapshot->tenant.timezone : "UTC";
             target->locale = snapshot ? snapshot->tenant.locale : "";
+            target->tenant_name = snapshot ? snapshot->tenant.name : "";
             if (snapshot == nullptr) {
                 target->settings_json = "{}";
             } else if (auto settings = snapshot->enabled_settings.find(plugin->manifest.name);
@@ -625,7 +628,8 @@ void Scheduler::execute(ClaimedRun claimed) {
                        target->locale.c_str(),
                        target->settings_json.c_str(),
                        context.request_id.c_str(),
-                       scheduled_at_ms};
+                       scheduled_at_ms,
+                       target->tenant_name.c_str()};
     {
         std::lock_guard lock(mutex_);
         // Its start is written only if it is still running when the recorder next writes:

@@ -57,11 +57,12 @@ std::string report_language(const Context& context) {
     return context.locale().substr(0, 2) == "en" ? "en" : "es";
 }
 
-// The name printed on the PDFs. The SDK gives a plugin the tenant's id but not its name (only
-// message templates get {{clinic}}), so a clinic may set it; else the id.
+// The name printed on the PDFs: the clinic's own choice (a legal or brand name), else the
+// tenant's name, else (a host older than ABI 1.3) its id.
 std::string clinic_name(const Context& context) {
     const std::string configured = context.settings().value("clinic_name", "");
-    return configured.empty() ? std::string(context.tenant()) : configured;
+    if (!configured.empty()) return configured;
+    return std::string(context.tenant_name().empty() ? context.tenant() : context.tenant_name());
 }
 
 // Template data: {{clinic}} is the tenant's name unless the clinic set its own.

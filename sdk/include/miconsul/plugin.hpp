@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -84,6 +85,12 @@ public:
     std::string_view tenant() const { return call_->tenant_id; }
     std::string_view timezone() const { return call_->tenant_timezone; }
     std::string_view locale() const { return call_->tenant_locale; }
+    /// The clinic's name (ABI 1.3); empty for platform calls or an older host.
+    std::string_view tenant_name() const {
+        const bool sent =
+            call_->struct_size >= offsetof(mc_call, tenant_name) + sizeof(const char*);
+        return sent && call_->tenant_name != nullptr ? call_->tenant_name : "";
+    }
     std::string_view request_id() const { return call_->request_id; }
     /// The scheduled instant of a run (Unix ms), or 0 outside scheduled runs.
     int64_t scheduled_at_ms() const { return call_->scheduled_at_ms; }

@@ -91,6 +91,8 @@ typedef struct mc_call {
     const char* settings_json;   /* the tenant's effective settings (a JSON object) */
     const char* request_id;      /* correlates logs of one call */
     int64_t scheduled_at_ms;     /* Unix ms of the scheduled instant for runs; 0 otherwise */
+    /* Since ABI 1.3 (read it only when struct_size covers it): */
+    const char* tenant_name; /* the clinic's name, e.g. "Clínica Sol"; "" for platform calls */
 } mc_call;
 
 typedef struct mc_request {
