@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up, builds and runs the host on the embedded default (SQLite under ./var, no Redis),
-# with a demo tenant that has the hello plugin enabled. Ctrl+C stops it gracefully.
+# with a demo tenant that has the hello plugin and the clinic plugins enabled. Ctrl+C stops it gracefully.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -37,12 +37,15 @@ MICONSUL_TOKEN="$MICONSUL_ADMIN_TOKEN" build/bin/miconsul-host apply \
 cat <<INFO
 
 MiConsul Host listens on $base (data in $MICONSUL_DATA_DIR, SQLite).
-Demo tenant "demo" has the hello plugin enabled. Try:
+Demo tenant "demo" has hello and the clinic plugins (fidelizacion, citas, reportes) enabled.
+Try:
 
   curl '$base/t/demo/hello/greet?name=Ana'
   curl -H 'Authorization: Bearer $MICONSUL_ADMIN_TOKEN' $base/api/v1/plugins
   curl -H 'Authorization: Bearer $MICONSUL_ADMIN_TOKEN' $base/api/v1/tenants/demo/plugins
   curl -H 'Authorization: Bearer $MICONSUL_ADMIN_TOKEN' $base/api/v1/tenants/demo/plugins/hello/revisions
+  curl -H 'Authorization: Bearer $MICONSUL_ADMIN_TOKEN' '$base/t/demo/reportes/daily?format=json'
+  curl -H 'Authorization: Bearer $MICONSUL_ADMIN_TOKEN' $base/api/v1/tenants/demo/plugins/citas/schedules
 
 The admin token is in $token_file. Ctrl+C stops the host.
 INFO
