@@ -4,10 +4,7 @@
 // confirmation, doctor's notice, reminder, daily and weekly messages, each once, from schedules
 // run as of chosen local instants; another (luna) holds the same records without the plugins and
 // gets nothing. Each plugin's own tests (plugins/<name>/tests/) go into the details.
-#include "support/host_process.h"
-#include "support/http_receiver.h"
-#include "support/smtp_receiver.h"
-#include "support/test_environment.h"
+#include "support/clinic_stage.h"
 
 #include <gtest/gtest.h>
 
@@ -16,8 +13,7 @@
 #include <thread>
 
 namespace {
-using miconsul::testing::HostOptions;
-using miconsul::testing::HostProcess;
+using miconsul::testing::ClinicStage;
 using miconsul::testing::HttpResult;
 using miconsul::testing::kAdminHeader;
 using nlohmann::json;
@@ -35,39 +31,9 @@ constexpr const char* kComingDay = "2031-12-03";
 class ClinicDayTest : public ::testing::TestWithParam<std::string> {
 protected:
     void SetUp() override {
-        if (GetParam() == "postgresql") {
-            MICONSUL_REQUIRE_POSTGRES();
-            database_url_ = miconsul::testing::create_postgres_database(
-                *miconsul::testing::postgres_admin_url());
-        }
-        const auto plugins = scratch_.path() / "plugins";
-        std::filesystem::create_directories(plugins);
-        for (const auto* plugin : {"fidelizacion", "citas", "reportes"}) {
-            std::filesystem::create_symlink(
-                miconsul::testing::shipped_plugin_dir() / (std::string(plugin) + ".so"),
-                plugins / (std::string(plugin) + ".so"));
-        }
-        host_ = std::make_unique<HostProcess>(
-            HostOptions{scratch_.path(),
-                        plugins,
-                        database_url_,
-                        {{"MICONSUL_SMTP_URL", smtp_.url()},
-                         {"MICONSUL_SMTP_FROM", "Clínica Sol <avisos@miconsul.mx>"},
-                         {"MICONSUL_SMTP_STARTTLS", "false"},
-                         {"MICONSUL_YCLOUD_URL", ycloud_.url("")},
-                         {"MICONSUL_SECRET_KEY", std::string(64, 'a')}}});
-        for (const auto* id : {"sol", "luna"}) {
-            ASSERT_EQ(send("POST", "/api/v1/tenants",
-                           {{"id", id},
-                            {"name", std::string("Clínica ") + id},
-                            {"timezone", "America/Mexico_City"}})
-                          .status,
-                      201);
-            ASSERT_EQ(send("PUT", std::string("/api/v1/tenants/") + id + "/messaging",
-                           {{"whatsapp", {{"from", "+525500000000"}, {"api_key", "key"}}}})
-                          .status,
-                      200);
-        }
+        if (GetParam() == "postgresql") MICONSUL_REQUIRE_POSTGRES();
+        stage_ = std::make_unique<ClinicStage>(
+            GetParam(), std::vector<std::string>{"fidelizacion", "citas", "reportes"});
         ASSERT_EQ(
             send("PUT", "/api/v1/tenants/sol/plugins/fidelizacion", {{"enabled", true}}).status,
             200);
@@ -80,12 +46,10 @@ protected:
     }
 
     HttpResult send(const std::string& method, const std::string& path, const json& body) {
-        return host_->http().send(method, path, body.dump(), kAdmin);
+        return stage_->send(method, path, body);
     }
     std::string created(const std::string& tenant, const std::string& kind, const json& body) {
-        const auto result = send("POST", "/t/" + tenant + "/records/" + kind, body);
-        EXPECT_EQ(result.status, 201) << kind << ": " << result.body;
-        return json::parse(result.body, nullptr, false).value("id", "");
+        return stage_->create(tenant, kind, body);
     }
     // The same clinic day in a tenant: Dra. Ruiz, Ana (consents, born on the coming day's date)
     // and Beto (no consent, no email); a completed and a missed appointment and Ana's first
@@ -121,13 +85,6 @@ protected:
         created(tenant, "appointments",
                 {{"patient_id", ana}, {"doctor_id", ruiz}, {"start", "2031-12-04T10:00:00-06:00"}});
     }
-    HttpResult run(const std::string& tenant, const std::string& plugin,
-                   const std::string& schedule, const std::string& as_of) {
-        return send(
-            "POST",
-            "/api/v1/tenants/" + tenant + "/plugins/" + plugin + "/schedules/" + schedule + "/run",
-            {{"as_of", as_of}, {"wait", true}});
-    }
     // Each schedule once, as of the local instant it is due at by default.
     void run_the_days_schedules(const std::string& tenant) {
         for (const auto& [plugin, schedule, as_of] :
@@ -136,7 +93,7 @@ protected:
                  {"citas", "reminders", std::string(kComingDay) + "T18:00:00-06:00"},
                  {"reportes", "daily", std::string(kReportDay) + "T20:00:00-06:00"},
                  {"reportes", "weekly", "2026-11-30T08:00:00-06:00"}}) {
-            const auto result = run(tenant, plugin, schedule, as_of);
+            const auto result = stage_->run(tenant, plugin, schedule, as_of);
             if (tenant == "luna") {
                 EXPECT_EQ(result.status, 404) << plugin << " is not enabled for luna";
                 continue;
@@ -146,12 +103,7 @@ protected:
                 << plugin << "/" << schedule << ": " << result.body;
         }
     }
-    json messages(const std::string& tenant) {
-        const auto answer =
-            host_->http().get("/api/v1/tenants/" + tenant + "/messages?limit=200", kAdmin);
-        EXPECT_EQ(answer.status, 200) << answer.body;
-        return json::parse(answer.body)["items"];
-    }
+    json messages(const std::string& tenant) { return stage_->messages(tenant); }
     // "source/template/channel" → how many of the tenant's messages.
     std::map<std::string, int> tally(const std::string& tenant) {
         std::map<std::string, int> counts;
@@ -171,11 +123,7 @@ protected:
         return false;
     }
 
-    miconsul::testing::ScratchDirectory scratch_;
-    miconsul::testing::SmtpReceiver smtp_;
-    miconsul::testing::HttpReceiver ycloud_;
-    std::string database_url_;
-    std::unique_ptr<HostProcess> host_;
+    std::unique_ptr<ClinicStage> stage_;
 };
 
 TEST_P(ClinicDayTest, EachAutomationSendsOnceAtItsLocalTimeAndOnlyWhereEnabled) {
@@ -188,8 +136,8 @@ TEST_P(ClinicDayTest, EachAutomationSendsOnceAtItsLocalTimeAndOnlyWhereEnabled) 
     for (const auto& [plugin_schedule, cron] : expected_crons) {
         const std::string plugin = plugin_schedule.substr(0, plugin_schedule.find('/'));
         const std::string schedule = plugin_schedule.substr(plugin.size() + 1);
-        const auto listed =
-            host_->http().get("/api/v1/tenants/sol/plugins/" + plugin + "/schedules", kAdmin);
+        const auto listed = stage_->host().http().get(
+            "/api/v1/tenants/sol/plugins/" + plugin + "/schedules", kAdmin);
         ASSERT_EQ(listed.status, 200) << listed.body;
         bool found = false;
         const json schedules = json::parse(listed.body);
@@ -228,25 +176,26 @@ TEST_P(ClinicDayTest, EachAutomationSendsOnceAtItsLocalTimeAndOnlyWhereEnabled) 
     EXPECT_EQ(tally("sol"), expected);
     EXPECT_TRUE(messages("luna").empty()) << messages("luna").dump();
     EXPECT_EQ(
-        host_->http()
+        stage_->host()
+            .http()
             .get(std::string("/t/luna/reportes/daily?date=") + kReportDay + "&format=json", kAdmin)
             .status,
         404);
 
     // What arrived: seven emails and four WhatsApp messages, none for Beto or luna.
-    ASSERT_TRUE(smtp_.wait_for(7, 15));
-    ASSERT_TRUE(ycloud_.wait_for(4, 15));
+    ASSERT_TRUE(stage_->smtp().wait_for(7, 15));
+    ASSERT_TRUE(stage_->ycloud().wait_for(4, 15));
     std::this_thread::sleep_for(500ms);
     std::map<std::string, std::vector<json>> by_recipient;
-    for (const auto& message : smtp_.messages()) {
+    for (const auto& message : stage_->smtp().messages()) {
         by_recipient[message["rcpt_tos"][0]].push_back(message);
     }
     EXPECT_EQ(by_recipient["ana@example.com"].size(), 4u)
         << "welcome, birthday, confirmation, reminder";
     EXPECT_EQ(by_recipient["ruiz@clinicasol.mx"].size(), 2u) << "notice and daily report";
     EXPECT_EQ(by_recipient[kAdminsAddress].size(), 1u) << "weekly report";
-    EXPECT_EQ(smtp_.messages().size(), 7u);
-    EXPECT_EQ(ycloud_.received().size(), 4u);
+    EXPECT_EQ(stage_->smtp().messages().size(), 7u);
+    EXPECT_EQ(stage_->ycloud().received().size(), 4u);
     auto attachment_types = [](const std::vector<json>& received) {
         std::multiset<std::string> types;
         for (const auto& message : received) {

@@ -2,6 +2,7 @@
 // server and a local stand-in for YCloud — the booking confirmation (email with ICS, WhatsApp,
 // the doctor's notice), the reminders run for a chosen instant, the signed link, and everything
 // that must be refused.
+#include "support/clinic_stage.h"
 #include "support/host_process.h"
 #include "support/http_receiver.h"
 #include "support/smtp_receiver.h"
@@ -19,7 +20,7 @@
 #include <thread>
 
 namespace {
-using miconsul::testing::HostOptions;
+using miconsul::testing::ClinicStage;
 using miconsul::testing::HostProcess;
 using miconsul::testing::HttpResult;
 using miconsul::testing::kAdminHeader;
@@ -83,36 +84,13 @@ std::string link_in(const std::string& text) {
 class CitasTest : public ::testing::TestWithParam<std::string> {
 protected:
     void SetUp() override {
-        if (GetParam() == "postgresql") {
-            MICONSUL_REQUIRE_POSTGRES();
-            database_url_ = miconsul::testing::create_postgres_database(
-                *miconsul::testing::postgres_admin_url());
-        }
-        std::filesystem::create_directories(scratch_.path() / "plugins");
-        std::filesystem::create_symlink(miconsul::testing::shipped_plugin_dir() / "citas.so",
-                                        scratch_.path() / "plugins" / "citas.so");
-        host_ = std::make_unique<HostProcess>(
-            HostOptions{scratch_.path(),
-                        scratch_.path() / "plugins",
-                        database_url_,
-                        {{"MICONSUL_SMTP_URL", smtp_.url()},
-                         {"MICONSUL_SMTP_FROM", "Clínica Sol <avisos@miconsul.mx>"},
-                         {"MICONSUL_SMTP_STARTTLS", "false"},
-                         {"MICONSUL_YCLOUD_URL", ycloud_.url("")},
-                         {"MICONSUL_SECRET_KEY", std::string(64, 'a')},
-                         {"MICONSUL_MESSAGE_RETRY_BASE_MS", "500"}}});
-        for (const auto* id : {"sol", "luna"}) {
-            ASSERT_EQ(send("POST", "/api/v1/tenants",
-                           {{"id", id},
-                            {"name", std::string("Clínica ") + id},
-                            {"timezone", "America/Mexico_City"}})
-                          .status,
-                      201);
-            const auto messaging =
-                send("PUT", std::string("/api/v1/tenants/") + id + "/messaging",
-                     {{"whatsapp", {{"from", "+525500000000"}, {"api_key", "ycloud-key"}}}});
-            ASSERT_EQ(messaging.status, 200) << messaging.body;
-        }
+        if (GetParam() == "postgresql") MICONSUL_REQUIRE_POSTGRES();
+        stage_ = std::make_unique<ClinicStage>(
+            GetParam(), std::vector<std::string>{"citas"},
+            std::map<std::string, std::string>{{"MICONSUL_MESSAGE_RETRY_BASE_MS", "500"}});
+        host_ = &stage_->host();
+        smtp_ = &stage_->smtp();
+        ycloud_ = &stage_->ycloud();
         const auto enabled = send("PUT", "/api/v1/tenants/sol/plugins/citas", {{"enabled", true}});
         ASSERT_EQ(enabled.status, 200) << enabled.body;
     }
@@ -121,16 +99,14 @@ protected:
         return host_->http().send(method, path, body.dump(), kAdmin);
     }
     std::string create(const std::string& tenant, const std::string& kind, const json& body) {
-        const auto created = send("POST", "/t/" + tenant + "/records/" + kind, body);
-        EXPECT_EQ(created.status, 201) << kind << ": " << created.body;
-        return json::parse(created.body, nullptr, false).value("id", "");
+        return stage_->create(tenant, kind, body);
     }
     std::string patient(const std::string& tenant, const std::string& name,
                         const json& extra = json::object()) {
-        static int counter = 0;
+        const int counter = ++patients_created_;
         json body = {{"first_name", name},
                      {"last_name", "López"},
-                     {"email", name + std::to_string(++counter) + "@example.com"},
+                     {"email", name + std::to_string(counter) + "@example.com"},
                      {"phone", "+5255123400" + std::to_string(10 + counter % 90)},
                      {"consent", {{"email", true}, {"whatsapp", true}}}};
         body.update(extra);
@@ -224,11 +200,11 @@ protected:
         return link_in(message_detail(found[0]["id"]).dump());
     }
 
-    miconsul::testing::ScratchDirectory scratch_;
-    miconsul::testing::SmtpReceiver smtp_;
-    miconsul::testing::HttpReceiver ycloud_;
-    std::string database_url_;
-    std::unique_ptr<HostProcess> host_;
+    std::unique_ptr<ClinicStage> stage_;
+    int patients_created_ = 0;     // makes each patient's email and phone its own
+    HostProcess* host_ = nullptr;  // the stage's, as the tests reach them
+    miconsul::testing::SmtpReceiver* smtp_ = nullptr;
+    miconsul::testing::HttpReceiver* ycloud_ = nullptr;
     std::map<std::string, std::string> patient_of_;  // appointment id → patient id
 };
 
@@ -238,21 +214,21 @@ TEST_P(CitasTest, ABookingConfirmsByEmailWithIcsAndWhatsappAndTellsTheDoctorOnce
     const std::string ruiz = doctor("sol", {{"email", "ruiz@clinicasol.mx"}});
     const std::string id = appointment("sol", ana, ruiz, day + "T10:00:00-06:00");
 
-    ASSERT_TRUE(smtp_.wait_for(2)) << host_->log();
-    ASSERT_TRUE(ycloud_.wait_for(1));
-    const auto received = smtp_.messages();
+    ASSERT_TRUE(smtp_->wait_for(2)) << host_->log();
+    ASSERT_TRUE(ycloud_->wait_for(1));
+    const auto received = smtp_->messages();
     ASSERT_EQ(received.size(), 2u);
     size_t patient_index = received[0]["rcpt_tos"][0] == "ruiz@clinicasol.mx" ? 1 : 0;
     const json& to_patient = received[patient_index];
     const json& to_doctor = received[1 - patient_index];
-    EXPECT_NE(to_patient["subject"].get<std::string>().find("Su cita en Clínica sol"),
+    EXPECT_NE(to_patient["subject"].get<std::string>().find("Su cita en Clínica Sol"),
               std::string::npos)
         << to_patient;
     EXPECT_NE(to_patient["text"].get<std::string>().find(", 10:00"), std::string::npos);
     ASSERT_EQ(to_patient["attachments"].size(), 1u);
     EXPECT_EQ(to_patient["attachments"][0]["filename"], "cita.ics");
     EXPECT_EQ(to_patient["attachments"][0]["content_type"], "text/calendar");
-    const std::string ics = attachment_of(smtp_.eml(patient_index), "cita.ics");
+    const std::string ics = attachment_of(smtp_->eml(patient_index), "cita.ics");
     EXPECT_EQ(ics.rfind("BEGIN:VCALENDAR\r\n", 0), 0u) << ics;
     EXPECT_NE(ics.find("\r\nUID:" + id + "@miconsul\r\n"), std::string::npos) << ics;
     std::string compact_day = day;
@@ -263,7 +239,7 @@ TEST_P(CitasTest, ABookingConfirmsByEmailWithIcsAndWhatsappAndTellsTheDoctorOnce
 
     EXPECT_EQ(to_doctor["subject"].get<std::string>().rfind("Nueva cita: Ana López", 0), 0u)
         << to_doctor;
-    const json whatsapp = json::parse(ycloud_.received()[0].body);
+    const json whatsapp = json::parse(ycloud_->received()[0].body);
     const std::string whatsapp_text = whatsapp["text"]["body"];
     EXPECT_NE(whatsapp_text.find("Hola Ana"), std::string::npos) << whatsapp_text;
     EXPECT_FALSE(link_in(whatsapp_text).empty()) << whatsapp_text;
@@ -278,8 +254,8 @@ TEST_P(CitasTest, ABookingConfirmsByEmailWithIcsAndWhatsappAndTellsTheDoctorOnce
     wait_for_deliveries();
     std::this_thread::sleep_for(300ms);
     EXPECT_EQ(messages().size(), 3u) << "email, WhatsApp, doctor: each once";
-    EXPECT_EQ(smtp_.messages().size(), 2u);
-    EXPECT_EQ(ycloud_.received().size(), 1u);
+    EXPECT_EQ(smtp_->messages().size(), 2u);
+    EXPECT_EQ(ycloud_->received().size(), 1u);
     EXPECT_EQ(events("citas.confirmation_sent").size(), 1u);
 }
 

@@ -3,6 +3,7 @@
 // the legacy system or the bus repeats), birthday greetings on the clinic's local date with one
 // code per patient and year, code lookup and redeem, settings refused field by field, a tenant
 // without the plugin, and one tenant's failing run beside another's.
+#include "support/clinic_stage.h"
 #include "support/host_process.h"
 #include "support/http_receiver.h"
 #include "support/smtp_receiver.h"
@@ -16,7 +17,7 @@
 #include <thread>
 
 namespace {
-using miconsul::testing::HostOptions;
+using miconsul::testing::ClinicStage;
 using miconsul::testing::HostProcess;
 using miconsul::testing::HttpResult;
 using miconsul::testing::kAdminHeader;
@@ -30,40 +31,14 @@ constexpr const char* kBirthdayMorning = "2026-12-01T08:00:00-06:00";
 class FidelizacionTest : public ::testing::TestWithParam<std::string> {
 protected:
     void SetUp() override {
-        if (GetParam() == "postgresql") {
-            MICONSUL_REQUIRE_POSTGRES();
-            database_url_ = miconsul::testing::create_postgres_database(
-                *miconsul::testing::postgres_admin_url());
-        }
-        std::filesystem::create_directories(scratch_.path() / "plugins");
-        std::filesystem::create_symlink(miconsul::testing::shipped_plugin_dir() / "fidelizacion.so",
-                                        scratch_.path() / "plugins" / "fidelizacion.so");
-        host_ = std::make_unique<HostProcess>(
-            HostOptions{scratch_.path(),
-                        scratch_.path() / "plugins",
-                        database_url_,
-                        {{"MICONSUL_SMTP_URL", smtp_.url()},
-                         {"MICONSUL_SMTP_FROM", "Clínica Sol <avisos@miconsul.mx>"},
-                         {"MICONSUL_SMTP_STARTTLS", "false"},
-                         {"MICONSUL_YCLOUD_URL", ycloud_.url("")},
-                         {"MICONSUL_SECRET_KEY", std::string(64, 'a')},
-                         {"MICONSUL_EVENT_RETRY_BASE_MS", "200"}}});
-        for (const auto* id : {"sol", "luna"}) {
-            ASSERT_EQ(send("POST", "/api/v1/tenants",
-                           {{"id", id},
-                            {"name", std::string("Clínica ") + id},
-                            {"timezone", "America/Mexico_City"}})
-                          .status,
-                      201);
-            const auto messaging = send(
-                "PUT", std::string("/api/v1/tenants/") + id + "/messaging",
-                {{"whatsapp", {{"from", "+525500000000"}, {"api_key", std::string("key-") + id}}}});
-            ASSERT_EQ(messaging.status, 200) << messaging.body;
-            const auto token = send("POST", std::string("/api/v1/tenants/") + id + "/tokens",
-                                    {{"kind", "api"}, {"label", "n8n"}});
-            ASSERT_EQ(token.status, 201) << token.body;
-            tokens_[id] = json::parse(token.body)["token"].get<std::string>();
-        }
+        if (GetParam() == "postgresql") MICONSUL_REQUIRE_POSTGRES();
+        stage_ = std::make_unique<ClinicStage>(
+            GetParam(), std::vector<std::string>{"fidelizacion"},
+            std::map<std::string, std::string>{{"MICONSUL_EVENT_RETRY_BASE_MS", "200"}});
+        host_ = &stage_->host();
+        smtp_ = &stage_->smtp();
+        ycloud_ = &stage_->ycloud();
+        for (const auto* id : {"sol", "luna"}) tokens_[id] = stage_->api_token(id);
         enable("sol");
     }
 
@@ -147,24 +122,23 @@ protected:
     }
     std::multiset<std::string> email_recipients() {
         std::multiset<std::string> recipients;
-        for (const auto& message : smtp_.messages()) {
+        for (const auto& message : smtp_->messages()) {
             recipients.insert(message["rcpt_tos"][0].get<std::string>());
         }
         return recipients;
     }
     std::multiset<std::string> whatsapp_recipients() {
         std::multiset<std::string> recipients;
-        for (const auto& request : ycloud_.received()) {
+        for (const auto& request : ycloud_->received()) {
             recipients.insert(json::parse(request.body)["to"].get<std::string>());
         }
         return recipients;
     }
 
-    miconsul::testing::ScratchDirectory scratch_;
-    miconsul::testing::SmtpReceiver smtp_;
-    miconsul::testing::HttpReceiver ycloud_;
-    std::string database_url_;
-    std::unique_ptr<HostProcess> host_;
+    std::unique_ptr<ClinicStage> stage_;
+    HostProcess* host_ = nullptr;  // the stage's, as the tests reach them
+    miconsul::testing::SmtpReceiver* smtp_ = nullptr;
+    miconsul::testing::HttpReceiver* ycloud_ = nullptr;
     std::map<std::string, std::string> tokens_;
 };
 
@@ -177,8 +151,8 @@ TEST_P(FidelizacionTest, AFirstPaymentBringsOneWelcomePerConsentedChannelAndNeve
                                              {"consent", {{"email", true}}}});
     pay("sol", ana, 123450);
     pay("sol", beto, 50000);
-    ASSERT_TRUE(smtp_.wait_for(2, 15));
-    ASSERT_TRUE(ycloud_.wait_for(1, 15));
+    ASSERT_TRUE(smtp_->wait_for(2, 15));
+    ASSERT_TRUE(ycloud_->wait_for(1, 15));
     pay("sol", ana, 99900);  // a second payment: no second welcome
     // The legacy system sends Carla's payment twice in one file and again the next day: the
     // same external_id is "unchanged"; a copy under another external_id is a second payment.
@@ -194,22 +168,22 @@ TEST_P(FidelizacionTest, AFirstPaymentBringsOneWelcomePerConsentedChannelAndNeve
             ["created"],
         1);
     wait_for_handlers("sol");
-    ASSERT_TRUE(smtp_.wait_for(3, 15));
+    ASSERT_TRUE(smtp_->wait_for(3, 15));
     std::this_thread::sleep_for(1500ms);  // a second welcome would reach the receivers by now
 
     EXPECT_EQ(email_recipients(), (std::multiset<std::string>{"ana@example.com", "beto@example.com",
                                                               "carla@example.com"}));
     EXPECT_EQ(whatsapp_recipients(), (std::multiset<std::string>{"+525511110001"}));
     std::map<std::string, json> by_recipient;
-    for (const auto& message : smtp_.messages()) by_recipient[message["rcpt_tos"][0]] = message;
+    for (const auto& message : smtp_->messages()) by_recipient[message["rcpt_tos"][0]] = message;
     EXPECT_EQ(by_recipient["ana@example.com"]["subject"],
-              "¡Le damos la bienvenida a Clínica sol, ana!");
+              "¡Le damos la bienvenida a Clínica Sol, ana!");
     EXPECT_NE(by_recipient["ana@example.com"]["text"].get<std::string>().find("$1,234.50"),
               std::string::npos)
         << by_recipient["ana@example.com"]["text"];
-    EXPECT_EQ(by_recipient["carla@example.com"]["subject"], "Welcome to Clínica sol, Carla!");
+    EXPECT_EQ(by_recipient["carla@example.com"]["subject"], "Welcome to Clínica Sol, Carla!");
     const std::string whatsapp_text =
-        json::parse(ycloud_.received()[0].body)["text"]["body"].get<std::string>();
+        json::parse(ycloud_->received()[0].body)["text"]["body"].get<std::string>();
     EXPECT_NE(whatsapp_text.find("Hola ana"), std::string::npos) << whatsapp_text;
 
     const json ana_loyalty = loyalty_of(ana);
@@ -239,8 +213,8 @@ TEST_P(FidelizacionTest, BirthdaysOnTheClinicsLocalDateGetOneCodeAYearHoweverOft
     const json run = run_birthdays("sol", kBirthdayMorning);
     EXPECT_EQ(run["status"], "succeeded") << run.dump();
     EXPECT_EQ(run["scheduled_at"], "2026-12-01T14:00:00Z");
-    ASSERT_TRUE(smtp_.wait_for(2, 15));
-    ASSERT_TRUE(ycloud_.wait_for(2, 15));
+    ASSERT_TRUE(smtp_->wait_for(2, 15));
+    ASSERT_TRUE(ycloud_->wait_for(2, 15));
 
     const json ana_codes = loyalty_of(ana)["codes"];
     ASSERT_EQ(ana_codes.size(), 1u);
@@ -265,7 +239,7 @@ TEST_P(FidelizacionTest, BirthdaysOnTheClinicsLocalDateGetOneCodeAYearHoweverOft
     EXPECT_EQ(loyalty_of(ana)["codes"], ana_codes) << "the same code";
     EXPECT_EQ(outbox("sol").size(), 4u);
     std::map<std::string, json> by_recipient;
-    for (const auto& message : smtp_.messages()) by_recipient[message["rcpt_tos"][0]] = message;
+    for (const auto& message : smtp_->messages()) by_recipient[message["rcpt_tos"][0]] = message;
     const std::string spanish = by_recipient["ana@example.com"]["text"];
     EXPECT_EQ(by_recipient["ana@example.com"]["subject"], "¡Feliz cumpleaños, ana!");
     EXPECT_NE(spanish.find(code), std::string::npos) << spanish;
@@ -281,7 +255,7 @@ TEST_P(FidelizacionTest, BirthdaysOnTheClinicsLocalDateGetOneCodeAYearHoweverOft
 
     // The next day's run greets Dora only.
     EXPECT_EQ(run_birthdays("sol", "2026-12-02T08:00:00-06:00")["status"], "succeeded");
-    ASSERT_TRUE(smtp_.wait_for(3, 15));
+    ASSERT_TRUE(smtp_->wait_for(3, 15));
     EXPECT_EQ(email_recipients().count("dora@example.com"), 1u);
 }
 
@@ -426,7 +400,7 @@ TEST_P(FidelizacionTest, ATenantWithoutThePluginGetsNothingAndAFailingRunStaysIn
     enable("luna", {{"channels", json::array({"email"})}});
     EXPECT_EQ(run_birthdays("luna", kBirthdayMorning)["status"], "succeeded");
     wait_for_handlers("luna");
-    ASSERT_TRUE(smtp_.wait_for(2, 15));
+    ASSERT_TRUE(smtp_->wait_for(2, 15));
     std::this_thread::sleep_for(1s);
     EXPECT_EQ(email_recipients(),
               (std::multiset<std::string>{"ana@example.com", "luz@example.com"}))

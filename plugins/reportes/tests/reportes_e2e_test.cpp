@@ -2,6 +2,7 @@
 // week's figures over HTTP (JSON and PDF), the daily and weekly emails with their PDFs at a real
 // SMTP server, runs redone without sending twice, a tenant without the plugin, bad input, and a
 // tenant whose run fails beside one whose run succeeds.
+#include "support/clinic_stage.h"
 #include "support/host_process.h"
 #include "support/smtp_receiver.h"
 #include "support/test_environment.h"
@@ -17,7 +18,7 @@
 #include <thread>
 
 namespace {
-using miconsul::testing::HostOptions;
+using miconsul::testing::ClinicStage;
 using miconsul::testing::HostProcess;
 using miconsul::testing::HttpResult;
 using miconsul::testing::kAdminHeader;
@@ -107,29 +108,15 @@ bool contains(const std::string& text, const std::string& piece) {
 class ReportesTest : public ::testing::TestWithParam<std::string> {
 protected:
     void SetUp() override {
-        if (GetParam() == "postgresql") {
-            MICONSUL_REQUIRE_POSTGRES();
-            database_url_ = miconsul::testing::create_postgres_database(
-                *miconsul::testing::postgres_admin_url());
-        }
-        std::filesystem::create_directories(scratch_.path() / "plugins");
-        std::filesystem::create_symlink(miconsul::testing::shipped_plugin_dir() / "reportes.so",
-                                        scratch_.path() / "plugins" / "reportes.so");
-        host_ = std::make_unique<HostProcess>(
-            HostOptions{scratch_.path(),
-                        scratch_.path() / "plugins",
-                        database_url_,
-                        {{"MICONSUL_SMTP_URL", smtp_.url()},
-                         {"MICONSUL_SMTP_FROM", "MiConsul <avisos@miconsul.mx>"},
-                         {"MICONSUL_SMTP_STARTTLS", "false"},
-                         {"MICONSUL_SECRET_KEY", std::string(64, 'a')},
-                         {"MICONSUL_MESSAGE_RETRY_BASE_MS", "500"}}});
-        for (const auto& [id, name] : {std::pair{"sol", "Clínica Sol"}, {"luna", "Clínica Luna"}}) {
-            ASSERT_EQ(send("POST", "/api/v1/tenants",
-                           {{"id", id}, {"name", name}, {"timezone", "America/Mexico_City"}})
-                          .status,
-                      201);
-        }
+        if (GetParam() == "postgresql") MICONSUL_REQUIRE_POSTGRES();
+        stage_ = std::make_unique<ClinicStage>(
+            GetParam(), std::vector<std::string>{"reportes"},
+            std::map<std::string, std::string>{
+                {"MICONSUL_MESSAGE_RETRY_BASE_MS", "500"},
+                {"MICONSUL_SMTP_FROM", "MiConsul <avisos@miconsul.mx>"}});
+        host_ = &stage_->host();
+        smtp_ = &stage_->smtp();
+        ycloud_ = &stage_->ycloud();
         ASSERT_EQ(send("PUT", "/api/v1/tenants/sol/plugins/reportes", {{"enabled", true}}).status,
                   200);
         const auto token = send("POST", "/api/v1/tenants/sol/tokens", {{"label", "n8n"}});
@@ -141,9 +128,7 @@ protected:
         return host_->http().send(method, path, body.dump(), kAdmin);
     }
     std::string create(const std::string& tenant, const std::string& kind, const json& body) {
-        const auto created = send("POST", "/t/" + tenant + "/records/" + kind, body);
-        EXPECT_EQ(created.status, 201) << kind << " " << created.body;
-        return json::parse(created.body, nullptr, false).value("id", "");
+        return stage_->create(tenant, kind, body);
     }
     HttpResult get_report(const std::string& path_and_query) {
         return host_->http().get("/t/sol/reportes/" + path_and_query, {sol_token_});
@@ -217,10 +202,11 @@ protected:
         payment(ruiz_, ana, 10000, "cash", "2026-12-02T00:30:00-06:00");
     }
 
-    miconsul::testing::ScratchDirectory scratch_;
-    miconsul::testing::SmtpReceiver smtp_;
-    std::string database_url_;
-    std::unique_ptr<HostProcess> host_;
+    miconsul::testing::ScratchDirectory scratch_;  // where PDFs are read back
+    std::unique_ptr<ClinicStage> stage_;
+    HostProcess* host_ = nullptr;  // the stage's, as the tests reach them
+    miconsul::testing::SmtpReceiver* smtp_ = nullptr;
+    miconsul::testing::HttpReceiver* ycloud_ = nullptr;
     std::string sol_token_;
     std::string ruiz_, gomez_;
 };
@@ -274,9 +260,9 @@ TEST_P(ReportesTest, TheDailyRunEmailsEachDoctorWithADayOnceWithThePdf) {
     seed_sol();
     const json first = run("sol", "daily", "2026-12-01T20:00:00-06:00");
     EXPECT_EQ(first["status"], "succeeded") << first.dump();
-    ASSERT_TRUE(smtp_.wait_for(2, 20)) << smtp_.log();
+    ASSERT_TRUE(smtp_->wait_for(2, 20)) << smtp_->log();
     std::map<std::string, size_t> by_recipient;
-    const auto received = smtp_.messages();
+    const auto received = smtp_->messages();
     for (size_t i = 0; i < received.size(); ++i) by_recipient[received[i]["rcpt_tos"][0]] = i;
     ASSERT_TRUE(by_recipient.count("ruiz@sol.mx"));
     ASSERT_TRUE(by_recipient.count("gomez@sol.mx"));
@@ -286,7 +272,7 @@ TEST_P(ReportesTest, TheDailyRunEmailsEachDoctorWithADayOnceWithThePdf) {
     ASSERT_EQ(message["attachments"].size(), 1u);
     EXPECT_EQ(message["attachments"][0]["filename"], "reporte-2026-12-01.pdf");
     EXPECT_EQ(message["attachments"][0]["content_type"], "application/pdf");
-    const std::string pdf = attached_pdf(smtp_.eml(by_recipient["ruiz@sol.mx"]));
+    const std::string pdf = attached_pdf(smtp_->eml(by_recipient["ruiz@sol.mx"]));
     ASSERT_EQ(pdf.rfind("%PDF", 0), 0u);
     const std::string text = read_pdf(pdf, scratch_.path()).text;
     for (const char* expected :
@@ -294,14 +280,14 @@ TEST_P(ReportesTest, TheDailyRunEmailsEachDoctorWithADayOnceWithThePdf) {
         EXPECT_TRUE(contains(text, expected)) << expected << " in\n" << text;
     }
     const std::string gomez_text =
-        read_pdf(attached_pdf(smtp_.eml(by_recipient["gomez@sol.mx"])), scratch_.path()).text;
+        read_pdf(attached_pdf(smtp_->eml(by_recipient["gomez@sol.mx"])), scratch_.path()).text;
     EXPECT_TRUE(contains(gomez_text, "$500.00 MXN")) << gomez_text;
     EXPECT_TRUE(contains(gomez_text, "$20.00 USD")) << gomez_text;
 
     // Redone (a retry, a manual rerun): nothing new is queued or sent.
     EXPECT_EQ(run("sol", "daily", "2026-12-01T20:00:00-06:00")["status"], "succeeded");
     std::this_thread::sleep_for(1500ms);
-    EXPECT_EQ(smtp_.messages().size(), 2u) << "Dr. Vacío (empty day) and Dr. Sin Correo get none";
+    EXPECT_EQ(smtp_->messages().size(), 2u) << "Dr. Vacío (empty day) and Dr. Sin Correo get none";
     EXPECT_EQ(outbox_size("sol"), 2u);
 }
 
@@ -319,9 +305,9 @@ TEST_P(ReportesTest, SettingsTurnTheDailyReportOffOrSendItOnEmptyDaysToo) {
                   .status,
               200);
     EXPECT_EQ(run("sol", "daily", "2026-12-01T20:00:00-06:00")["status"], "succeeded");
-    ASSERT_TRUE(smtp_.wait_for(3, 20)) << smtp_.log();
+    ASSERT_TRUE(smtp_->wait_for(3, 20)) << smtp_->log();
     std::set<std::string> recipients;
-    for (const auto& message : smtp_.messages()) recipients.insert(message["rcpt_tos"][0]);
+    for (const auto& message : smtp_->messages()) recipients.insert(message["rcpt_tos"][0]);
     EXPECT_EQ(recipients, (std::set<std::string>{"ruiz@sol.mx", "gomez@sol.mx", "vacio@sol.mx"}))
         << "Dr. Vacío gets his empty day; Dr. Sin Correo has no address";
 }
@@ -354,11 +340,11 @@ TEST_P(ReportesTest, TheWeeklyRunSendsBothWeeksWithChartsToTheRecipientsOnce) {
 
     const json first = run("sol", "weekly", "2026-12-07T08:00:00-06:00");
     EXPECT_EQ(first["status"], "succeeded") << first.dump();
-    ASSERT_TRUE(smtp_.wait_for(2, 20)) << smtp_.log();
-    const auto received = smtp_.messages();
+    ASSERT_TRUE(smtp_->wait_for(2, 20)) << smtp_->log();
+    const auto received = smtp_->messages();
     EXPECT_EQ(received[0]["subject"], "Reporte semanal 2026-W49 · Clínica Sol");
     EXPECT_EQ(received[0]["attachments"][0]["filename"], "reporte-2026-W49.pdf");
-    const PdfReading reading = read_pdf(attached_pdf(smtp_.eml(0)), scratch_.path());
+    const PdfReading reading = read_pdf(attached_pdf(smtp_->eml(0)), scratch_.path());
     for (const char* expected :
          {"2026-W49", "2026-W48", "$1,834.50 MXN", "$300.00 MXN", "+$1,534.50 MXN", "83.3 %",
           "16.7 %", "100.0 %", "Citas por día", "Ventas por día (MXN)"}) {
@@ -377,7 +363,7 @@ TEST_P(ReportesTest, TheWeeklyRunSendsBothWeeksWithChartsToTheRecipientsOnce) {
     }
     EXPECT_EQ(run("sol", "weekly", "2026-12-07T08:00:00-06:00")["status"], "succeeded");
     std::this_thread::sleep_for(1500ms);
-    EXPECT_EQ(smtp_.messages().size(), 2u) << "one per recipient and week, however often it runs";
+    EXPECT_EQ(smtp_->messages().size(), 2u) << "one per recipient and week, however often it runs";
     EXPECT_EQ(outbox_size("sol"), 2u);
 }
 
@@ -452,9 +438,9 @@ TEST_P(ReportesTest, ARunThatFailsForOneTenantLeavesAnotherTenantsRunAlone) {
     EXPECT_TRUE(contains(failed["error"].dump(), "nope")) << failed.dump();
     const json succeeded = run("sol", "daily", "2026-12-01T20:00:00-06:00");
     EXPECT_EQ(succeeded["status"], "succeeded") << succeeded.dump();
-    ASSERT_TRUE(smtp_.wait_for(2, 20));
+    ASSERT_TRUE(smtp_->wait_for(2, 20));
     std::this_thread::sleep_for(500ms);
-    for (const auto& message : smtp_.messages()) {
+    for (const auto& message : smtp_->messages()) {
         EXPECT_NE(message["rcpt_tos"][0], "dr@luna.mx");
     }
     EXPECT_EQ(outbox_size("luna"), 0u);
