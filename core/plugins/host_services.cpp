@@ -145,8 +145,9 @@ mc_status add_schedule(mc_registrar* registrar, const mc_schedule_spec* spec) {
             const auto& properties =
                 registrar->manifest->settings_schema.value("properties", Json::object());
             for (const auto& [key, property] : properties.items()) {
-                if (property.is_object() && property.value("type", "") == "integer" &&
-                    property.contains("default")) {
+                // "type" may be a list (["integer", "null"]): only a plain integer qualifies.
+                if (property.is_object() && property.contains("type") &&
+                    property["type"] == "integer" && property.contains("default")) {
                     defaults[key] = property["default"];
                 }
             }
@@ -457,6 +458,7 @@ mc_status queue_message(mc_context* context, const char* message_json, const mc_
 
 mc_status local_time(mc_context* context, int64_t unix_ms, const mc_sink* result_out) {
     using namespace std::chrono;
+    if (context == nullptr) return MC_ERR_INVALID_ARGUMENT;
     // 1970-01-01 to 9999-12-31: what a date of four digits can say.
     constexpr int64_t kLastMs = 253402300799999;
     if (unix_ms < 0 || unix_ms > kLastMs) {
@@ -473,6 +475,11 @@ mc_status local_time(mc_context* context, int64_t unix_ms, const mc_sink* result
     const auto offset = zone->get_info(instant).offset;
     const auto local = date::local_seconds((instant + offset).time_since_epoch());
     const auto day = floor<date::days>(local);
+    // The zone's offset can carry the last instants of 9999 into a fifth digit of year.
+    if (year_month_day(sys_days(day.time_since_epoch())).year() > year(9999)) {
+        return fail(context, MC_ERR_INVALID_ARGUMENT,
+                    "local_time: " + std::to_string(unix_ms) + " is after 9999 in " + zone->name());
+    }
     const auto clock_seconds = (local - day).count();
     const std::string local_date =
         calendar::format_date(year_month_day(sys_days(day.time_since_epoch())));

@@ -28,6 +28,7 @@
 #include <cctype>
 #include <charconv>
 #include <climits>
+#include <cmath>
 #include <cstddef>
 #include <vector>
 
@@ -474,11 +475,18 @@ CronWithSettings substitute_settings(std::string_view cron, const nlohmann::json
         }
         const std::string name(cron.substr(open + 1, close - open - 1));
         const auto value = settings.is_object() ? settings.find(name) : settings.end();
-        if (value == settings.end() || !value->is_number_integer()) {
+        // JSON Schema's "integer" admits 9.0, and a client may well send it: read it as 9.
+        const bool integral = value != settings.end() &&
+                              (value->is_number_integer() ||
+                               (value->is_number_float() && std::abs(value->get<double>()) < 1e9 &&
+                                value->get<double>() == std::trunc(value->get<double>())));
+        if (!integral) {
             result.problem = "setting '" + name + "' is not an integer";
             return result;
         }
-        result.text += std::to_string(value->get<int64_t>());
+        result.text +=
+            std::to_string(value->is_number_integer() ? value->get<int64_t>()
+                                                      : static_cast<int64_t>(value->get<double>()));
         position = close + 1;
     }
     return result;

@@ -391,10 +391,20 @@ void send_reminders(const Context& ctx) {
     const Json& settings = ctx.settings();
     if (!settings.value("reminders_enabled", true)) return;
     const int lead_days = settings.value("lead_days", 1);
-    const auto day = miconsul::calendar::add_days(ctx.local_now().date, lead_days);
-    if (!day) throw std::runtime_error("the run's local date could not be read");
-
-    const Json appointments = ctx.appointments_on(*day);
+    // Every day from tomorrow through lead_days ahead, not only the last: an appointment booked
+    // closer than lead_days, or one a raised lead time jumped over, is still reminded — once,
+    // since the key names the appointment and its start.
+    const std::string today = ctx.local_now().date;
+    Json appointments = Json::array();
+    std::string day_range;
+    for (int ahead = 1; ahead <= lead_days; ++ahead) {
+        const auto day = miconsul::calendar::add_days(today, ahead);
+        if (!day) throw std::runtime_error("the run's local date could not be read");
+        for (auto& appointment : ctx.appointments_on(*day)) {
+            appointments.push_back(std::move(appointment));
+        }
+        day_range = ahead == 1 ? *day : day_range.substr(0, 10) + ".." + *day;
+    }
     std::map<std::string, std::string> doctor_names;
     for (const auto& doctor : ctx.doctors()) {
         doctor_names[text_of(doctor, "id")] = text_of(doctor, "name");
@@ -445,8 +455,8 @@ void send_reminders(const Context& ctx) {
             }
         });
     }
-    ctx.info("reminders for " + *day + ": " + std::to_string(reminded) + " appointment(s) of " +
-             std::to_string(appointments.size()) + "; patients " +
+    ctx.info("reminders for " + day_range + ": " + std::to_string(reminded) +
+             " appointment(s) of " + std::to_string(appointments.size()) + "; patients " +
              std::to_string(reading.milliseconds()) + " ms, queueing " +
              std::to_string(queueing.milliseconds()) + " ms, events " +
              std::to_string(publishing.milliseconds()) + " ms");

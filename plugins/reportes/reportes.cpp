@@ -537,6 +537,10 @@ Response daily_route(Context& context, const Request& request) {
     const auto date_parameter = request.query("date");
     std::string date = date_parameter ? std::string(*date_parameter) : context.local_now().date;
     if (!calendar::parse_date(date)) throw HttpError(400, "date must be a date as YYYY-MM-DD");
+    // A day's UTC window, and the week before a week, must still be dates the host can write.
+    if (date < "1971-01-01" || date > "9998-12-31") {
+        throw HttpError(400, "date must be between 1971-01-01 and 9998-12-31");
+    }
     const std::string doctor_id(request.query("doctor_id").value_or(""));
     if (request.query("doctor_id") && doctor_id.empty()) {
         throw HttpError(400, "doctor_id must not be empty");
@@ -561,6 +565,9 @@ Response weekly_route(Context& context, const Request& request) {
                            : calendar::iso_week_of(context.local_now().date).value_or("");
     const auto monday = calendar::iso_week_monday(week);
     if (!monday) throw HttpError(400, "week must be an ISO week as YYYY-Www, e.g. 2026-W49");
+    if (*monday < "1971-01-01" || *monday > "9998-12-31") {
+        throw HttpError(400, "week must be between 1971-W01 and 9998-W52");
+    }
     const reportes::WeeklyReport report = weekly_report(context, *monday, read_settings(context));
     if (format == Format::pdf) {
         return pdf_response(reportes::render_weekly_pdf(report), "reporte-" + week + ".pdf");

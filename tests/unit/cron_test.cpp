@@ -471,6 +471,9 @@ TEST(CronSettings, EachNamedSettingTakesTheTenantsInteger) {
     EXPECT_EQ(result.problem, "");
     EXPECT_EQ(result.text, "30 7 * * *");
     EXPECT_EQ(substitute_settings("0 8 * * *", settings).text, "0 8 * * *");
+    // What JSON Schema calls an integer, written as 9.0 by some clients.
+    EXPECT_EQ(substitute_settings("0 {hour} * * *", nlohmann::json{{"hour", 9.0}}).text,
+              "0 9 * * *");
 }
 
 TEST(CronSettings, AMissingTextualOrUnclosedSettingIsAProblemNamingIt) {

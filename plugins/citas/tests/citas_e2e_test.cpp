@@ -371,6 +371,33 @@ TEST_P(CitasTest, RemindersGoToTomorrowsOpenAppointmentsOnceAndAgainWhenReschedu
               1u);
 }
 
+TEST_P(CitasTest, ALeadTimeOfDaysRemindsEveryAppointmentInsideItOnce) {
+    const std::string today = mexico_date(0);
+    const std::string ruiz = doctor("sol");
+    const std::string ana = patient("sol", "Ana");
+    const std::string eva = patient("sol", "Eva");
+    ASSERT_EQ(send("PUT", "/api/v1/tenants/sol/plugins/citas",
+                   {{"enabled", true}, {"settings", {{"lead_days", 3}}}})
+                  .status,
+              200);
+    // One in three days, and one booked for tomorrow: inside the lead time, so reminded now
+    // rather than never (the run three days before tomorrow has passed).
+    const std::string in_three_days =
+        appointment("sol", ana, ruiz, mexico_date(3) + "T10:00:00-06:00");
+    const std::string tomorrow = appointment("sol", eva, ruiz, mexico_date(1) + "T10:00:00-06:00");
+    appointment("sol", eva, ruiz, mexico_date(4) + "T10:00:00-06:00");  // beyond it
+
+    ASSERT_EQ(json::parse(run_reminders("sol", today + "T18:00:00-06:00").body)["status"],
+              "succeeded");
+    EXPECT_EQ(messages_keyed("reminder-email-" + in_three_days).size(), 1u);
+    EXPECT_EQ(messages_keyed("reminder-email-" + tomorrow).size(), 1u);
+    EXPECT_EQ(messages_keyed("reminder-").size(), 4u) << "two appointments, two channels";
+    // The next evening both are still inside the lead time: neither is reminded twice.
+    run_reminders("sol", mexico_date(1) + "T18:00:00-06:00");
+    EXPECT_EQ(messages_keyed("reminder-email-" + in_three_days).size(), 1u);
+    EXPECT_EQ(messages_keyed("reminder-").size(), 6u) << "only the one four days out joins";
+}
+
 TEST_P(CitasTest, TheReminderHourSettingMovesTheTenantsSchedule) {
     // The scheduler picks an enablement up on its next tick: poll until it shows the cron.
     auto schedule = [&](const std::string& cron) {

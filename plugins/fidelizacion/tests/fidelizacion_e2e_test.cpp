@@ -286,6 +286,10 @@ TEST_P(FidelizacionTest, CodesAreLookedUpAndRedeemedOnceByTheClinicsSystem) {
     EXPECT_EQ(call("sol", "POST", "/codes/" + expired + "/redeem").status, 410);
     EXPECT_EQ(call("sol", "GET", "/codes/CUMPLE-2222ZZ").status, 404);
     EXPECT_EQ(call("sol", "GET", "/codes/nonsense").status, 404);
+    // Bytes that are not UTF-8, and a character cut in half by the length limit: still 404.
+    EXPECT_EQ(call("sol", "GET", "/codes/%FF%FE").status, 404);
+    EXPECT_EQ(call("sol", "GET", "/codes/" + std::string(39, 'A') + "%C3%B1").status, 404);
+    EXPECT_EQ(call("sol", "GET", "/patients/%FF").status, 404);
     EXPECT_EQ(call("sol", "POST", "/codes/CUMPLE-2222ZZ/redeem").status, 404);
 
     // Bad input and access.

@@ -389,6 +389,12 @@ TEST_P(ReportesTest, OtherTenantsWrongTokensAndBadInputAreRefused) {
     EXPECT_TRUE(contains(bad_week.body, "week")) << bad_week.body;
     EXPECT_EQ(get_report("weekly?week=2026W49&format=json").status, 400);
     EXPECT_EQ(get_report("daily?date=2026-12-01&format=json&doctor_id=unknown").status, 404);
+    // Real dates at the ends of what four digits write, and bytes that are not UTF-8: each a
+    // clear 4xx, never a 500.
+    EXPECT_EQ(get_report("weekly?week=9999-W52&format=json").status, 400);
+    EXPECT_EQ(get_report("weekly?week=0000-W01&format=json").status, 400);
+    EXPECT_EQ(get_report("daily?date=9999-12-31&format=json").status, 400);
+    EXPECT_EQ(get_report("daily?date=2026-12-01&format=json&doctor_id=%FF").status, 404);
     const auto future_week = get_report("weekly?week=2031-W02&format=pdf");
     EXPECT_EQ(future_week.status, 200) << "a future week is empty, not an error";
     EXPECT_EQ(future_week.body.rfind("%PDF", 0), 0u);

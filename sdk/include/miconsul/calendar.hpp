@@ -51,11 +51,17 @@ inline std::string format_date(std::chrono::year_month_day date) {
     return text;
 }
 
-/// The date `days` after (or before, when negative) a valid "YYYY-MM-DD"; nullopt if invalid.
+/// The date `days` after (or before, when negative) a valid "YYYY-MM-DD"; nullopt if invalid
+/// or when the result leaves the years 0000-9999 that "YYYY-MM-DD" can write.
 inline std::optional<std::string> add_days(std::string_view date, int days) {
     const auto parsed = parse_date(date);
     if (!parsed) return std::nullopt;
-    return format_date(std::chrono::sys_days(*parsed) + std::chrono::days(days));
+    const std::chrono::year_month_day result(std::chrono::sys_days(*parsed) +
+                                             std::chrono::days(days));
+    if (result.year() < std::chrono::year(0) || result.year() > std::chrono::year(9999)) {
+        return std::nullopt;
+    }
+    return format_date(result);
 }
 
 /// ISO weekday of a date: Monday 1 … Sunday 7.

@@ -52,6 +52,12 @@ private:
 };
 
 namespace detail {
+/// JSON text for the host. Text a plugin took from a request (a path segment, a query value)
+/// may be invalid UTF-8: it is written with U+FFFD rather than thrown on, so that a bad byte
+/// never turns a 404 into a 500.
+inline std::string to_text(const Json& value) {
+    return value.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
 inline void append_to_string(void* target, const char* data, size_t size) {
     static_cast<std::string*>(target)->append(data, size);
 }
@@ -107,7 +113,7 @@ public:
     /// {"affected_rows": N} for statements without rows. Throws HostError on failure.
     Json sql(std::string_view statement, const Json& params = nullptr) const {
         const std::string statement_text(statement);
-        const std::string params_text = params.is_null() ? std::string() : params.dump();
+        const std::string params_text = params.is_null() ? std::string() : detail::to_text(params);
         std::string result;
         const mc_sink sink{&result, &detail::append_to_string};
         check(host_->sql(call_->context, statement_text.c_str(),
@@ -118,7 +124,7 @@ public:
     /// Publishes an event for this call's tenant; returns its id. Throws HostError on failure.
     std::string publish(std::string_view type, const Json& data) const {
         const std::string type_text(type);
-        const std::string data_text = data.dump();
+        const std::string data_text = detail::to_text(data);
         std::string id;
         const mc_sink sink{&id, &detail::append_to_string};
         check(host_->publish_event(call_->context, type_text.c_str(), data_text.c_str(), &sink));
@@ -131,7 +137,7 @@ public:
         if (host_->abi_minor < 1) {
             throw HostError(MC_ERR_UNAVAILABLE, "this host predates records (ABI 1.1)");
         }
-        const std::string query_text = query.dump();
+        const std::string query_text = detail::to_text(query);
         std::string result;
         const mc_sink sink{&result, &detail::append_to_string};
         check(host_->records(call_->context, query_text.c_str(), &sink));
@@ -192,7 +198,7 @@ public:
         if (host_->abi_minor < 2) {
             throw HostError(MC_ERR_UNAVAILABLE, "this host predates messages (ABI 1.2)");
         }
-        const std::string message_text = message.dump();
+        const std::string message_text = detail::to_text(message);
         std::string result;
         const mc_sink sink{&result, &detail::append_to_string};
         check(host_->queue_message(call_->context, message_text.c_str(), &sink));
@@ -229,8 +235,8 @@ public:
         if (host_->abi_minor < 3) {
             throw HostError(MC_ERR_UNAVAILABLE, "this host predates change_record (ABI 1.3)");
         }
-        const std::string change_text =
-            Json{{"kind", std::string(kind)}, {"id", std::string(id)}, {"changes", changes}}.dump();
+        const std::string change_text = detail::to_text(
+            {{"kind", std::string(kind)}, {"id", std::string(id)}, {"changes", changes}});
         std::string result;
         const mc_sink sink{&result, &detail::append_to_string};
         check(host_->change_record(call_->context, change_text.c_str(), &sink));
@@ -306,7 +312,7 @@ struct Response {
     std::string body;
 
     static Response json(const Json& value, int status = 200) {
-        return Response{status, {{"Content-Type", "application/json"}}, value.dump()};
+        return Response{status, {{"Content-Type", "application/json"}}, detail::to_text(value)};
     }
     static Response text(std::string body, int status = 200) {
         return Response{status, {{"Content-Type", "text/plain; charset=utf-8"}}, std::move(body)};
@@ -317,7 +323,7 @@ struct Response {
                              {"status", status},
                              {"detail", detail}};
         return Response{
-            status, {{"Content-Type", "application/problem+json"}}, problem_body.dump()};
+            status, {{"Content-Type", "application/problem+json"}}, detail::to_text(problem_body)};
     }
 };
 
