@@ -382,7 +382,22 @@ mc_status change_record(mc_context* context, const char* change_json, const mc_s
     try {
         records::Outcome<Json> outcome;
         if (kind == "appointment") {
-            outcome = records->update_appointment(context->tenant_id, id, change["changes"]);
+            std::vector<std::string> only_from;
+            if (const auto guard = change.find("only_from_status"); guard != change.end()) {
+                if (!guard->is_array()) {
+                    return fail(context, MC_ERR_INVALID_ARGUMENT,
+                                "only_from_status must be an array of statuses");
+                }
+                for (const auto& status : *guard) {
+                    if (!status.is_string()) {
+                        return fail(context, MC_ERR_INVALID_ARGUMENT,
+                                    "only_from_status must be an array of statuses");
+                    }
+                    only_from.push_back(status.get<std::string>());
+                }
+            }
+            outcome =
+                records->update_appointment(context->tenant_id, id, change["changes"], only_from);
         } else if (kind == "patient") {
             outcome = records->update_patient(context->tenant_id, id, change["changes"]);
         } else {

@@ -981,14 +981,27 @@ Outcome<Json> Records::create_appointment(const std::string& tenant, const Json&
 }
 
 Outcome<Json> Records::update_appointment(const std::string& tenant, const std::string& id,
-                                          const Json& changes) {
+                                          const Json& changes,
+                                          const std::vector<std::string>& only_from) {
     std::optional<Refusal> refusal;
     Json before, after, row;
     with_tenant(tenant, [&](soci::session& session) {
         soci::transaction transaction(session);
+        if (!only_from.empty() && database_.backend() == storage::Backend::postgresql) {
+            // Hold the row until commit: its status is the precondition. (SQLite has one
+            // writer at a time, and refuses a transaction whose read went stale.)
+            storage::run_json_statement(
+                session, "SELECT id FROM appointments WHERE id = :id FOR UPDATE", {{"id", id}});
+        }
         before = row_by_id(session, "appointments", id);
         if (before.is_null()) {
             refusal = Refusal{404, "no such appointment"};
+            return;
+        }
+        if (!only_from.empty() && std::find(only_from.begin(), only_from.end(),
+                                            before.value("status", "")) == only_from.end()) {
+            refusal = Refusal{409, "the appointment is " + before.value("status", std::string()) +
+                                       " and cannot change from that"};
             return;
         }
         FieldErrors errors;

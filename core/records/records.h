@@ -116,8 +116,12 @@ public:
     /// cancelled.
     Outcome<Json> create_appointment(const std::string& tenant, const Json& input);
     /// Reschedule (start, duration_minutes), change status (cancel, confirm, …) or notes.
+    /// `only_from`, when given, lists the statuses the appointment may be changed from: any
+    /// other is a 409, decided in the change's own transaction (with the row locked on
+    /// PostgreSQL), so that a patient's late "confirm" cannot revive what staff just cancelled.
     Outcome<Json> update_appointment(const std::string& tenant, const std::string& id,
-                                     const Json& changes);
+                                     const Json& changes,
+                                     const std::vector<std::string>& only_from = {});
     /// Appointments starting within the local day, by start time; filters doctor_id, status.
     Page appointments(const std::string& tenant, const DayWindow& day, const Json& filters,
                       const std::string& cursor, size_t limit);

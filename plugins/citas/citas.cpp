@@ -559,10 +559,15 @@ Response answer_link(Context& ctx, const Request& request, const std::string& wa
     Json changed = link.appointment;
     if (status != wanted) {  // a second click answers the same page and changes nothing
         try {
-            changed = ctx.set_appointment_status(id, wanted);
+            // Only from the status just shown: staff cancelling meanwhile wins over a late
+            // "confirm", rather than the confirm reviving what they cancelled.
+            changed = ctx.set_appointment_status(id, wanted, {status});
         } catch (const HostError& refusal) {
             if (refusal.status() == MC_ERR_NOT_FOUND) throw HttpError(404, "no such appointment");
-            if (refusal.status() == MC_ERR_CONFLICT) throw HttpError(409, refusal.what());
+            if (refusal.status() == MC_ERR_CONFLICT ||
+                refusal.status() == MC_ERR_INVALID_ARGUMENT) {
+                throw HttpError(409, refusal.what());
+            }
             throw;
         }
         ctx.publish(

@@ -519,6 +519,14 @@ TEST_P(RecordsTest, PluginsReadTheClinicsWallClockAndChangeAppointmentsThroughTh
     ASSERT_EQ(confirmed.status, 200) << confirmed.body;
     EXPECT_EQ(json::parse(confirmed.body)["status"], "confirmed");
     EXPECT_EQ(stored_status(), "confirmed");
+    // A change guarded by the status it expects: refused, atomically, once that is stale.
+    EXPECT_EQ(change("sol", {{"kind", "appointment"},
+                             {"id", booked},
+                             {"changes", {{"status", "cancelled"}}},
+                             {"only_from_status", {"scheduled"}}})
+                  .status,
+              409);
+    EXPECT_EQ(stored_status(), "confirmed");
 
     EXPECT_EQ(
         change("sol", {{"kind", "appointment"}, {"id", booked}, {"changes", {{"status", "maybe"}}}})

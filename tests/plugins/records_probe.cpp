@@ -61,9 +61,10 @@ public:
         registrar.route("POST", "/change", [](Context& context, const Request& request) {
             try {
                 const auto body = request.json();
-                return miconsul::Response::json(
-                    context.change_record(body.value("kind", ""), body.value("id", ""),
-                                          body.value("changes", miconsul::Json())));
+                return miconsul::Response::json(context.change_record(
+                    body.value("kind", ""), body.value("id", ""),
+                    body.value("changes", miconsul::Json()),
+                    body.value("only_from_status", std::vector<std::string>{})));
             } catch (const miconsul::HostError& refusal) {
                 const int status = refusal.status() == MC_ERR_NOT_FOUND  ? 404
                                    : refusal.status() == MC_ERR_CONFLICT ? 409

@@ -231,20 +231,26 @@ public:
     /// validation and events; returns the record as changed. Throws HostError: invalid change
     /// (MC_ERR_INVALID_ARGUMENT), unknown record (MC_ERR_NOT_FOUND), double booking
     /// (MC_ERR_CONFLICT).
-    Json change_record(std::string_view kind, std::string_view id, const Json& changes) const {
+    Json change_record(std::string_view kind, std::string_view id, const Json& changes,
+                       const std::vector<std::string>& only_from_status = {}) const {
         if (host_->abi_minor < 3) {
             throw HostError(MC_ERR_UNAVAILABLE, "this host predates change_record (ABI 1.3)");
         }
-        const std::string change_text = detail::to_text(
-            {{"kind", std::string(kind)}, {"id", std::string(id)}, {"changes", changes}});
+        Json change = {{"kind", std::string(kind)}, {"id", std::string(id)}, {"changes", changes}};
+        if (!only_from_status.empty()) change["only_from_status"] = only_from_status;
+        const std::string change_text = detail::to_text(change);
         std::string result;
         const mc_sink sink{&result, &detail::append_to_string};
         check(host_->change_record(call_->context, change_text.c_str(), &sink));
         return Json::parse(result);
     }
-    /// Sets an appointment's status ("confirmed", "cancelled", …); see change_record.
-    Json set_appointment_status(std::string_view id, std::string_view status) const {
-        return change_record("appointment", id, {{"status", std::string(status)}});
+    /// Sets an appointment's status ("confirmed", "cancelled", …); see change_record. With
+    /// `only_from_status`, only if the stored status is one of those (else MC_ERR_CONFLICT),
+    /// decided atomically with the change.
+    Json set_appointment_status(std::string_view id, std::string_view status,
+                                const std::vector<std::string>& only_from_status = {}) const {
+        return change_record("appointment", id, {{"status", std::string(status)}},
+                             only_from_status);
     }
 
     /// The local wall clock the call is about: a run's scheduled instant (which a manual run

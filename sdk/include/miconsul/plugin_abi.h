@@ -247,7 +247,9 @@ typedef struct mc_host_api {
     /* Changes one of the tenant's records as PATCH /t/{tenant}/records/… would, with the same
      * validation and the same event (appointment.updated, appointment.cancelled,
      * patient.updated): `change_json` is {"kind": "appointment"|"patient", "id", "changes":
-     * {field: value}}. Writes the record as changed to `result_out`. MC_ERR_INVALID_ARGUMENT
+     * {field: value}}, and for an appointment optionally "only_from_status": [statuses] — the
+     * change happens only if the stored status is one of them, checked in the change's own
+     * transaction (else MC_ERR_CONFLICT). Writes the record as changed to `result_out`. MC_ERR_INVALID_ARGUMENT
      * for a bad change (the reason names each failing field), MC_ERR_NOT_FOUND for an unknown
      * record, MC_ERR_CONFLICT for a double booking. */
     mc_status (*change_record)(mc_context* context, const char* change_json,
