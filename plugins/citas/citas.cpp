@@ -158,9 +158,15 @@ bool is_open(std::string_view status) {
     return status == "scheduled" || status == "confirmed";
 }
 
-/// "en" or "es": the language of the words the plugin writes itself (the date, the ICS).
-std::string language_of(std::string_view language) {
-    return language.substr(0, 2) == "en" ? "en" : "es";
+/// "en" or "es": the language of a patient's message — theirs when the templates have it, else
+/// the clinic's, else Spanish. It is also passed to queue_message, so that the template the
+/// outbox picks and the words the plugin writes itself (the date, the ICS) always agree.
+std::string message_language(const Context& ctx, std::string_view patient_language) {
+    for (const std::string_view candidate :
+         {patient_language.substr(0, 2), ctx.locale().substr(0, 2)}) {
+        if (candidate == "es" || candidate == "en") return std::string(candidate);
+    }
+    return "es";
 }
 
 /// The tenant's link-signing key, created on first use. INSERT … ON CONFLICT DO NOTHING then
@@ -206,9 +212,9 @@ Json link_urls(const std::string& link) {
             {"cancel_url", path + "/cancel" + rest}};
 }
 
-std::string when_text(const Context& ctx, int64_t start_ms, std::string_view language) {
+std::string when_text(const Context& ctx, int64_t start_ms, const std::string& language) {
     const auto local = ctx.local_time(start_ms);
-    return citas::describe_when(language_of(language), local.date, local.time, local.weekday);
+    return citas::describe_when(language, local.date, local.time, local.weekday);
 }
 
 std::vector<std::string> enabled_channels(const Json& settings) {
@@ -320,7 +326,7 @@ void confirm_booking(const Context& ctx, const Json& data) {
 
     if (confirm_patient) {
         const Json patient = ctx.patient(appointment->patient_id);
-        const std::string language = text_of(patient, "language");
+        const std::string language = message_language(ctx, text_of(patient, "language"));
         const std::string when = when_text(ctx, appointment->start_ms, language);
         const std::string link =
             patient_link(ctx, link_secret(ctx), appointment->id, appointment->start_ms);
@@ -331,10 +337,11 @@ void confirm_booking(const Context& ctx, const Json& data) {
                 {"channel", channel},
                 {"template", "confirmation"},
                 {"patient_id", appointment->patient_id},
+                {"language", language},
                 {"data", {{"when", when}, {"doctor", {{"name", doctor_name}}}, {"link", link}}},
                 {"idempotency_key", "confirmation-" + channel + "-" + appointment->id}};
             if (channel == "email") {
-                const bool english = language_of(language) == "en";
+                const bool english = language == "en";
                 citas::CalendarEvent event;
                 event.uid = appointment->id + "@miconsul";
                 event.stamp_ms = ctx.now_ms();
@@ -360,17 +367,17 @@ void confirm_booking(const Context& ctx, const Json& data) {
         failures.attempt(ctx, "doctor notice for " + appointment->id, [&] {
             const Json patient = ctx.patient(appointment->patient_id);
             // No patient_id: the doctor is not a patient, so no consent applies.
-            doctor_notified =
-                queue(ctx, {{"channel", "email"},
-                            {"template", "doctor_notice"},
-                            {"to", doctor_email},
-                            {"data",
-                             {{"when", when_text(ctx, appointment->start_ms, ctx.locale())},
-                              {"doctor", {{"name", doctor_name}}},
-                              {"patient",
-                               {{"first_name", text_of(patient, "first_name")},
-                                {"last_name", text_of(patient, "last_name")}}}}},
-                            {"idempotency_key", "doctor-notice-" + appointment->id}});
+            doctor_notified = queue(
+                ctx, {{"channel", "email"},
+                      {"template", "doctor_notice"},
+                      {"to", doctor_email},
+                      {"data",
+                       {{"when", when_text(ctx, appointment->start_ms, message_language(ctx, ""))},
+                        {"doctor", {{"name", doctor_name}}},
+                        {"patient",
+                         {{"first_name", text_of(patient, "first_name")},
+                          {"last_name", text_of(patient, "last_name")}}}}},
+                      {"idempotency_key", "doctor-notice-" + appointment->id}});
         });
     }
 
@@ -423,8 +430,8 @@ void send_reminders(const Context& ctx) {
         }
         failures.attempt(ctx, "reminder for " + appointment->id, [&] {
             const Json patient = reading.time([&] { return ctx.patient(appointment->patient_id); });
-            const std::string when =
-                when_text(ctx, appointment->start_ms, text_of(patient, "language"));
+            const std::string language = message_language(ctx, text_of(patient, "language"));
+            const std::string when = when_text(ctx, appointment->start_ms, language);
             const std::string link =
                 patient_link(ctx, secret, appointment->id, appointment->start_ms);
             const std::string start = text_of(data, "start");
@@ -436,6 +443,7 @@ void send_reminders(const Context& ctx) {
                     {"channel", channel},
                     {"template", "reminder"},
                     {"patient_id", appointment->patient_id},
+                    {"language", language},
                     {"data",
                      {{"when", when},
                       {"doctor", {{"name", doctor_names[appointment->doctor_id]}}},
