@@ -1180,8 +1180,10 @@ Json Records::sales(const std::string& tenant, const DayWindow& day) {
             per_doctor = {{"doctor_id", doctor.empty() ? Json(nullptr) : Json(doctor)},
                           {"name", row["doctor_name"]},
                           {"total_cents", 0},
-                          {"payments", 0}};
+                          {"payments", 0},
+                          {"by_method", Json::object()}};
         }
+        per_doctor["by_method"][method] = per_doctor["by_method"].value(method, 0LL) + cents;
         per_doctor["total_cents"] = per_doctor["total_cents"].get<long long>() + cents;
         per_doctor["payments"] = per_doctor["payments"].get<long long>() + count;
     }
@@ -1320,6 +1322,28 @@ Outcome<Json> Records::query(const std::string& tenant, const std::string& timez
             for (auto& item : page.items) items.push_back(std::move(item));
             cursor = page.next_cursor;
         } while (!cursor.empty());
+        if (kind == "appointments" && query.value("with_patients", false) == true) {
+            // A day's list for people (a doctor's report) names each patient: one read for
+            // the whole day rather than a patient query per line.
+            Json names;
+            with_tenant(tenant, [&](soci::session& session) {
+                names = storage::run_json_statement(
+                    session,
+                    "SELECT id, first_name, last_name FROM patients WHERE id IN"
+                    " (SELECT patient_id FROM appointments WHERE start_at >= :from"
+                    " AND start_at < :to)",
+                    {{"from", window->from_utc}, {"to", window->to_utc}});
+            });
+            std::map<std::string, Json> by_id;
+            for (const auto& row : names) {
+                by_id[row["id"].get<std::string>()] = {{"first_name", row["first_name"]},
+                                                       {"last_name", row["last_name"]}};
+            }
+            for (auto& item : items) {
+                const auto found = by_id.find(item.value("patient_id", ""));
+                item["patient"] = found == by_id.end() ? Json(nullptr) : found->second;
+            }
+        }
         return items;
     }
     if (kind == "birthdays") {

@@ -75,6 +75,17 @@ Json with_clinic(const Context& context, Json data) {
 // ---------------------------------------------------------------------------------------------
 // Gathering a day
 
+/// "Ana López" from the appointment's {first_name, last_name}; "" when unknown.
+std::string patient_name(const Json& patient) {
+    if (!patient.is_object()) return "";
+    std::string name = patient.value("first_name", "");
+    if (patient.contains("last_name") && patient["last_name"].is_string() &&
+        !patient["last_name"].get<std::string>().empty()) {
+        name += " " + patient["last_name"].get<std::string>();
+    }
+    return name;
+}
+
 std::vector<reportes::CurrencySales> currency_sales(const Json& by_currency,
                                                     const std::string& main_currency) {
     std::vector<reportes::CurrencySales> result;
@@ -130,28 +141,21 @@ DayData load_day(const Context& context, const std::string& date) {
     const std::string main_currency =
         sales["currency"].is_string() ? sales["currency"].get<std::string>() : kDefaultCurrency;
     day.clinic_sales = currency_sales(sales["by_currency"], main_currency);
-    // The day's UTC window as the host computed it in the clinic's zone: the window of both
-    // the sales above and the appointments below.
-    const Json window = {{"from", sales["from"]}, {"to", sales["to"]}};
 
-    // The SDK's sales give each doctor's totals but not their methods: read them, per doctor,
-    // currency and method, from the payments of the same window (read-only, bound parameters).
+    // Each doctor's sales, per currency and method, as the records answer them.
     std::map<std::string, std::map<std::string, reportes::CurrencySales>> per_doctor;
-    for (const auto& row : context.sql(
-             "SELECT doctor_id, currency, method, CAST(SUM(amount_cents) AS BIGINT) AS cents,"
-             " COUNT(*) AS payments FROM payments WHERE paid_at >= :from AND paid_at < :to"
-             " AND doctor_id IS NOT NULL GROUP BY doctor_id, currency, method",
-             window)) {
-        const std::string currency = row["currency"].get<std::string>();
-        auto& entry = per_doctor[row["doctor_id"].get<std::string>()][currency];
-        entry.currency = currency;
-        const int64_t cents = row["cents"].is_string() ? std::stoll(row["cents"].get<std::string>())
-                                                       : row["cents"].get<int64_t>();
-        entry.total_cents += cents;
-        entry.payments += row["payments"].is_string()
-                              ? std::stoll(row["payments"].get<std::string>())
-                              : row["payments"].get<int64_t>();
-        entry.by_method[row["method"].get<std::string>()] += cents;
+    for (const auto& [currency, totals] : sales["by_currency"].items()) {
+        for (const auto& doctor : totals.value("by_doctor", Json::array())) {
+            if (!doctor["doctor_id"].is_string()) continue;  // payments without a doctor
+            auto& entry = per_doctor[doctor["doctor_id"].get<std::string>()][currency];
+            entry.currency = currency;
+            entry.total_cents = doctor.value("total_cents", int64_t{0});
+            entry.payments = doctor.value("payments", int64_t{0});
+            const Json methods = doctor.value("by_method", Json::object());
+            for (const auto& [method, cents] : methods.items()) {
+                entry.by_method[method] = cents.get<int64_t>();
+            }
+        }
     }
     for (auto& [doctor, currencies] : per_doctor) {
         auto& list = day.doctor_sales[doctor];
@@ -160,20 +164,8 @@ DayData load_day(const Context& context, const std::string& date) {
                               [&](const auto& entry) { return entry.currency == main_currency; });
     }
 
-    const Json appointments = context.appointments_on(date);
+    const Json appointments = context.appointments_on(date, {{"with_patients", true}});
     if (appointments.empty()) return day;
-    std::map<std::string, std::string> patient_names;
-    for (const auto& row :
-         context.sql("SELECT id, first_name, last_name FROM patients WHERE id IN"
-                     " (SELECT patient_id FROM appointments WHERE start_at >= :from"
-                     " AND start_at < :to)",
-                     window)) {
-        std::string name = row["first_name"].get<std::string>();
-        if (row["last_name"].is_string() && !row["last_name"].get<std::string>().empty()) {
-            name += " " + row["last_name"].get<std::string>();
-        }
-        patient_names[row["id"].get<std::string>()] = name;
-    }
     const int64_t from_ms = calendar::parse_utc_ms(sales["from"].get<std::string>()).value_or(0);
     const int64_t to_ms = calendar::parse_utc_ms(sales["to"].get<std::string>()).value_or(0);
     const int offset = context.local_time(from_ms).utc_offset_minutes;
@@ -183,8 +175,8 @@ DayData load_day(const Context& context, const std::string& date) {
         const auto start = calendar::parse_utc_ms(appointment["start"].get<std::string>());
         reportes::AppointmentLine line{
             start ? local_clock(context, *start, offset, fixed_offset) : "--:--",
-            patient_names[appointment["patient_id"].get<std::string>()],
-            day.doctor_names[doctor_id], appointment["status"].get<std::string>()};
+            patient_name(appointment["patient"]), day.doctor_names[doctor_id],
+            appointment["status"].get<std::string>()};
         day.appointments.emplace_back(doctor_id, std::move(line));
     }
     return day;
