@@ -143,6 +143,53 @@ Json message_templates() {
             {"html",
              "<p>{{doctor.name}}:</p><p><b>{{patient.first_name}} {{patient.last_name}}</b> "
              "booked an appointment with you at {{clinic}} for <b>{{when}}</b>.</p>"}}},
+          {"sample", sample}}},
+        {"rescheduled",
+         {{"es",
+           {{"subject", "Su cita en {{clinic}} cambió: {{when}}"},
+            {"text",
+             "Hola {{patient.first_name}}, su cita con {{doctor.name}} en {{clinic}} se movió "
+             "al {{when}}.\n\nConfirme o cancele aquí: {{link}}\n\nLe adjuntamos la cita "
+             "actualizada para su calendario."},
+            {"html",
+             "<p>Hola {{patient.first_name}},</p><p>su cita con <b>{{doctor.name}}</b> en "
+             "{{clinic}} se movió al <b>{{when}}</b>.</p><p><a href=\"{{link}}\">Confirmar o "
+             "cancelar</a></p><p>Le adjuntamos la cita actualizada para su calendario.</p>"},
+            {"whatsapp",
+             "Hola {{patient.first_name}}, su cita con {{doctor.name}} en {{clinic}} se movió "
+             "al {{when}}. Confirme o cancele aquí: {{link}}"}}},
+          {"en",
+           {{"subject", "Your appointment at {{clinic}} moved: {{when}}"},
+            {"text",
+             "Hello {{patient.first_name}}, your appointment with {{doctor.name}} at {{clinic}} "
+             "moved to {{when}}.\n\nConfirm or cancel here: {{link}}\n\nThe updated "
+             "appointment is attached for your calendar."},
+            {"html",
+             "<p>Hello {{patient.first_name}},</p><p>your appointment with "
+             "<b>{{doctor.name}}</b> at {{clinic}} moved to <b>{{when}}</b>.</p><p><a "
+             "href=\"{{link}}\">Confirm or cancel</a></p>"},
+            {"whatsapp",
+             "Hello {{patient.first_name}}, your appointment with {{doctor.name}} at {{clinic}} "
+             "moved to {{when}}. Confirm or cancel here: {{link}}"}}},
+          {"sample", sample}}},
+        {"doctor_rescheduled",
+         {{"es",
+           {{"subject", "Cita movida: {{patient.first_name}} {{patient.last_name}}, {{when}}"},
+            {"text",
+             "{{doctor.name}}: la cita de {{patient.first_name}} {{patient.last_name}} en "
+             "{{clinic}} se movió al {{when}}."},
+            {"html",
+             "<p>{{doctor.name}}:</p><p>la cita de <b>{{patient.first_name}} "
+             "{{patient.last_name}}</b> en {{clinic}} se movió al <b>{{when}}</b>.</p>"}}},
+          {"en",
+           {{"subject",
+             "Appointment moved: {{patient.first_name}} {{patient.last_name}}, {{when}}"},
+            {"text",
+             "{{doctor.name}}: the appointment of {{patient.first_name}} {{patient.last_name}} "
+             "at {{clinic}} moved to {{when}}."},
+            {"html",
+             "<p>{{doctor.name}}:</p><p>the appointment of <b>{{patient.first_name}} "
+             "{{patient.last_name}}</b> at {{clinic}} moved to <b>{{when}}</b>.</p>"}}},
           {"sample", sample}}}};
 }
 
@@ -304,13 +351,19 @@ bool queue(const Context& ctx, const Json& message) {
 
 // ---------------------------------------------------------------- booking
 
-void confirm_booking(const Context& ctx, const Json& data) {
+// What a booking's messages announce: the booking itself, or that it moved to a new start.
+enum class Notice { booked, moved };
+
+void confirm_booking(const Context& ctx, const Json& data, Notice notice = Notice::booked) {
     const Json& settings = ctx.settings();
     const auto appointment = read_appointment(data);
     if (!appointment) {
-        ctx.warn("appointment.created without id, patient_id or a readable start; ignored");
+        ctx.warn("an appointment event without id, patient_id or a readable start; ignored");
         return;
     }
+    const bool moved = notice == Notice::moved;
+    // A move is announced once per new start: moved twice, it is announced twice.
+    const std::string key_suffix = moved ? "-" + text_of(data, "start") : "";
     // A bulk import of past appointments, or one booked already cancelled, messages no one.
     if (!is_open(appointment->status) || appointment->start_ms <= ctx.now_ms()) return;
     const bool confirm_patient = settings.value("confirmation_enabled", true);
@@ -335,11 +388,12 @@ void confirm_booking(const Context& ctx, const Json& data) {
             if (!reachable(patient, channel)) continue;
             Json message = {
                 {"channel", channel},
-                {"template", "confirmation"},
+                {"template", moved ? "rescheduled" : "confirmation"},
                 {"patient_id", appointment->patient_id},
                 {"language", language},
                 {"data", {{"when", when}, {"doctor", {{"name", doctor_name}}}, {"link", link}}},
-                {"idempotency_key", "confirmation-" + channel + "-" + appointment->id}};
+                {"idempotency_key", (moved ? "rescheduled-" : "confirmation-") + channel + "-" +
+                                        appointment->id + key_suffix}};
             if (channel == "email") {
                 const bool english = language == "en";
                 citas::CalendarEvent event;
@@ -351,6 +405,8 @@ void confirm_booking(const Context& ctx, const Json& data) {
                 event.description =
                     (english ? "Confirm or cancel: " : "Confirme o cancele: ") + link;
                 event.location = text_of(settings, "location");
+                // Seconds since 2020: grows with every move, so the calendar takes the update.
+                if (moved) event.sequence = ctx.now_ms() / 1000 - 1577836800;
                 message["attachments"] = Json::array(
                     {{{"filename", "cita.ics"},
                       {"content_type", "text/calendar; method=PUBLISH"},
@@ -369,7 +425,7 @@ void confirm_booking(const Context& ctx, const Json& data) {
             // No patient_id: the doctor is not a patient, so no consent applies.
             doctor_notified = queue(
                 ctx, {{"channel", "email"},
-                      {"template", "doctor_notice"},
+                      {"template", moved ? "doctor_rescheduled" : "doctor_notice"},
                       {"to", doctor_email},
                       {"data",
                        {{"when", when_text(ctx, appointment->start_ms, message_language(ctx, ""))},
@@ -377,7 +433,8 @@ void confirm_booking(const Context& ctx, const Json& data) {
                         {"patient",
                          {{"first_name", text_of(patient, "first_name")},
                           {"last_name", text_of(patient, "last_name")}}}}},
-                      {"idempotency_key", "doctor-notice-" + appointment->id}});
+                      {"idempotency_key", (moved ? "doctor-moved-" : "doctor-notice-") +
+                                              appointment->id + key_suffix}});
         });
     }
 
@@ -385,11 +442,20 @@ void confirm_booking(const Context& ctx, const Json& data) {
         Json data = {{"appointment_id", appointment->id},
                      {"patient_id", appointment->patient_id},
                      {"channels", sent},
-                     {"doctor_notified", doctor_notified}};
+                     {"doctor_notified", doctor_notified},
+                     {"rescheduled", moved}};
         if (!patient_link_text.empty()) data.update(link_urls(patient_link_text));
         ctx.publish("citas.confirmation_sent", data);
     }
     failures.throw_if_any("message(s) of the booking could not be queued; will retry");
+}
+
+/// appointment.updated: a new start is announced like a booking, with the calendar entry
+/// replaced; other changes (notes, a confirmation, a cancellation) send nothing from here.
+void confirm_move(const Context& ctx, const Json& data) {
+    if (!data.is_object() || !data.contains("appointment") || !data.contains("previous")) return;
+    if (text_of(data["appointment"], "start") == text_of(data["previous"], "start")) return;
+    confirm_booking(ctx, data["appointment"], Notice::moved);
 }
 
 // ---------------------------------------------------------------- reminders
@@ -619,6 +685,9 @@ public:
         registrar.on_event(
             "confirm-booking", "appointment.created",
             [](Context& ctx, const miconsul::Event& event) { confirm_booking(ctx, event.data); });
+        registrar.on_event(
+            "confirm-move", "appointment.updated",
+            [](Context& ctx, const miconsul::Event& event) { confirm_move(ctx, event.data); });
         registrar.schedule("reminders", "0 {reminder_hour} * * *", &send_reminders,
                            {.misfire = "run_once",
                             .misfire_grace_seconds = 3600,

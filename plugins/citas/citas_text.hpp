@@ -233,6 +233,9 @@ struct CalendarEvent {
     std::string description;
     std::string location;  // empty: no LOCATION line
     std::string url;       // empty: no URL line
+    // Grows with each version of the same UID, so that a calendar replaces the entry it has
+    // (a moved appointment) instead of ignoring the file as old news.
+    int64_t sequence = 0;
 };
 
 /// A VCALENDAR with one VEVENT, METHOD:PUBLISH (an entry for the patient's calendar; the
@@ -256,7 +259,7 @@ inline std::string build_ics(const CalendarEvent& event) {
     if (!event.location.empty()) ics += ics_fold("LOCATION:" + ics_escape(event.location));
     if (!event.url.empty()) ics += ics_fold("URL:" + event.url);
     ics += ics_fold("STATUS:CONFIRMED");
-    ics += ics_fold("SEQUENCE:0");
+    ics += ics_fold("SEQUENCE:" + std::to_string(event.sequence));
     ics += ics_fold("END:VEVENT");
     ics += ics_fold("END:VCALENDAR");
     return ics;

@@ -259,6 +259,55 @@ TEST_P(CitasTest, ABookingConfirmsByEmailWithIcsAndWhatsappAndTellsTheDoctorOnce
     EXPECT_EQ(events("citas.confirmation_sent").size(), 1u);
 }
 
+TEST_P(CitasTest, AMovedAppointmentIsAnnouncedOnceWithTheCalendarEntryReplaced) {
+    const std::string day = mexico_date(10);
+    const std::string ana = patient("sol", "Ana");
+    const std::string ruiz = doctor("sol", {{"email", "ruiz@clinicasol.mx"}});
+    const std::string id = appointment("sol", ana, ruiz, day + "T10:00:00-06:00");
+    ASSERT_TRUE(smtp_->wait_for(2)) << "the booking's confirmation and notice";
+
+    // Notes change nothing a patient needs to hear; a new start does, once.
+    ASSERT_EQ(
+        send("PATCH", "/t/sol/records/appointments/" + id, {{"notes", "traer rayos X"}}).status,
+        200);
+    ASSERT_EQ(
+        send("PATCH", "/t/sol/records/appointments/" + id, {{"start", day + "T12:00:00-06:00"}})
+            .status,
+        200);
+    ASSERT_TRUE(smtp_->wait_for(4)) << host_->log();
+    wait_for_deliveries();
+    std::this_thread::sleep_for(300ms);
+    EXPECT_EQ(messages_keyed("rescheduled-").size(), 2u) << "email and WhatsApp";
+    EXPECT_EQ(messages_keyed("doctor-moved-" + id).size(), 1u);
+    EXPECT_EQ(smtp_->messages().size(), 4u);
+    size_t moved_index = 0;
+    for (size_t i = 0; i < smtp_->messages().size(); ++i) {
+        const std::string subject = smtp_->messages()[i]["subject"];
+        if (subject.find("cambió") != std::string::npos) moved_index = i;
+    }
+    const std::string ics = attachment_of(smtp_->eml(moved_index), "cita.ics");
+    EXPECT_NE(ics.find("\r\nUID:" + id + "@miconsul\r\n"), std::string::npos)
+        << "the same calendar entry: " << ics;
+    std::string compact_day = day;
+    compact_day.erase(std::remove(compact_day.begin(), compact_day.end(), '-'), compact_day.end());
+    EXPECT_NE(ics.find("\r\nDTSTART:" + compact_day + "T180000Z\r\n"), std::string::npos) << ics;
+    EXPECT_EQ(ics.find("\r\nSEQUENCE:0\r\n"), std::string::npos) << "a later version: " << ics;
+
+    // The same move delivered again sends nothing more.
+    const json moved = appointment_record(id);
+    json previous = moved;
+    previous["start"] = day + "T16:00:00Z";
+    ASSERT_EQ(send("POST", "/t/sol/events",
+                   {{"type", "appointment.updated"},
+                    {"data", {{"appointment", moved}, {"previous", previous}}}})
+                  .status,
+              202);
+    wait_for_deliveries();
+    std::this_thread::sleep_for(300ms);
+    EXPECT_EQ(messages_keyed("rescheduled-").size(), 2u);
+    EXPECT_EQ(smtp_->messages().size(), 4u);
+}
+
 TEST_P(CitasTest, PastImportedCancelledOrUnconsentedAppointmentsMessageNobody) {
     const std::string day = mexico_date(10);
     const std::string lines =
@@ -648,7 +697,8 @@ TEST_P(CitasTest, OnePatientsFailureNeitherStopsTheOthersNorTouchesAnotherTenant
 }
 
 TEST_P(CitasTest, EveryTemplatePreviewsWithItsSampleInSpanishAndEnglish) {
-    for (const char* name : {"confirmation", "reminder", "doctor_notice"}) {
+    for (const char* name :
+         {"confirmation", "reminder", "doctor_notice", "rescheduled", "doctor_rescheduled"}) {
         for (const char* language : {"es", "en"}) {
             const auto preview =
                 send("POST", "/t/sol/messages/preview",
@@ -657,9 +707,9 @@ TEST_P(CitasTest, EveryTemplatePreviewsWithItsSampleInSpanishAndEnglish) {
             const json rendered = json::parse(preview.body);
             EXPECT_EQ(rendered["language"], language);
             const std::string subject = rendered["email"]["subject"];
-            EXPECT_NE(
-                subject.find(std::string(name) == "doctor_notice" ? "Ana López" : "Clínica Sol"),
-                std::string::npos)
+            EXPECT_NE(subject.find(std::string(name).rfind("doctor_", 0) == 0 ? "Ana López"
+                                                                              : "Clínica Sol"),
+                      std::string::npos)
                 << subject;
         }
     }
