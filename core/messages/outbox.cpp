@@ -82,53 +82,77 @@ void Outbox::stop() {
     workers_.clear();
 }
 
+namespace {
+// Stores one draft under its idempotency key, or finds the message stored under it before.
+QueueResult store_draft(soci::session& session, const Draft& draft, const std::string& id,
+                        const std::string& now_text, int max_attempts) {
+    QueueResult result{id, "queued", false};
+    const Json inserted = storage::run_json_statement(
+        session,
+        "INSERT INTO messages (id, tenant_id, source, idempotency_key, channel, recipient,"
+        " patient_id, template, language, content, status, attempts, max_attempts,"
+        " next_attempt_at, created_at, updated_at) VALUES (:id, :tenant, :source, :key,"
+        " :channel, :to, :patient, :template, :language, :content, 'queued', 0, :max,"
+        " :now, :now, :now) ON CONFLICT (tenant_id, source, idempotency_key) DO NOTHING",
+        Json{{"id", id},
+             {"tenant", draft.tenant_id},
+             {"source", draft.source},
+             {"key", draft.idempotency_key},
+             {"channel", draft.channel},
+             {"to", draft.to},
+             {"patient", draft.patient_id.empty() ? Json() : Json(draft.patient_id)},
+             {"template", draft.template_name.empty() ? Json() : Json(draft.template_name)},
+             {"language", draft.language},
+             {"content", draft.content.dump()},
+             {"max", max_attempts},
+             {"now", now_text}});
+    if (inserted.value("affected_rows", 0) == 1) return result;
+    const Json existing = storage::run_json_statement(
+        session,
+        "SELECT id, status FROM messages WHERE tenant_id = :tenant AND source = :source"
+        " AND idempotency_key = :key",
+        Json{
+            {"tenant", draft.tenant_id}, {"source", draft.source}, {"key", draft.idempotency_key}});
+    if (existing.empty()) throw std::runtime_error("the message was neither stored nor found");
+    result.id = existing[0]["id"];
+    result.status = existing[0]["status"];
+    result.duplicate = true;
+    return result;
+}
+}  // namespace
+
 QueueResult Outbox::queue(const Draft& draft) {
+    return queue_many({draft}).front();
+}
+
+std::vector<QueueResult> Outbox::queue_many(const std::vector<Draft>& drafts) {
+    if (drafts.empty()) return {};
     const auto now = clock_.now();
     const std::string now_text = clock::rfc3339_utc(now);
-    QueueResult result;
-    result.id = ids::time_ordered_uuid(now);
-    result.status = "queued";
+    std::vector<QueueResult> results;
+    results.reserve(drafts.size());
     database_.with_platform([&](soci::session& session) {
-        const Json inserted = storage::run_json_statement(
-            session,
-            "INSERT INTO messages (id, tenant_id, source, idempotency_key, channel, recipient,"
-            " patient_id, template, language, content, status, attempts, max_attempts,"
-            " next_attempt_at, created_at, updated_at) VALUES (:id, :tenant, :source, :key,"
-            " :channel, :to, :patient, :template, :language, :content, 'queued', 0, :max,"
-            " :now, :now, :now) ON CONFLICT (tenant_id, source, idempotency_key) DO NOTHING",
-            Json{{"id", result.id},
-                 {"tenant", draft.tenant_id},
-                 {"source", draft.source},
-                 {"key", draft.idempotency_key},
-                 {"channel", draft.channel},
-                 {"to", draft.to},
-                 {"patient", draft.patient_id.empty() ? Json() : Json(draft.patient_id)},
-                 {"template", draft.template_name.empty() ? Json() : Json(draft.template_name)},
-                 {"language", draft.language},
-                 {"content", draft.content.dump()},
-                 {"max", options_.max_attempts},
-                 {"now", now_text}});
-        if (inserted.value("affected_rows", 0) == 1) return;
-        const Json existing = storage::run_json_statement(
-            session,
-            "SELECT id, status FROM messages WHERE tenant_id = :tenant AND source = :source"
-            " AND idempotency_key = :key",
-            Json{{"tenant", draft.tenant_id},
-                 {"source", draft.source},
-                 {"key", draft.idempotency_key}});
-        if (existing.empty()) throw std::runtime_error("the message was neither stored nor found");
-        result.id = existing[0]["id"];
-        result.status = existing[0]["status"];
-        result.duplicate = true;
+        results.clear();  // a retried attempt starts again
+        std::optional<soci::transaction> transaction;
+        if (drafts.size() > 1) transaction.emplace(session);
+        for (const auto& draft : drafts) {
+            results.push_back(store_draft(session, draft, ids::time_ordered_uuid(now), now_text,
+                                          options_.max_attempts));
+        }
+        if (transaction) transaction->commit();
     });
-    if (!result.duplicate) {
+    const bool any_new = std::any_of(results.begin(), results.end(),
+                                     [](const QueueResult& result) { return !result.duplicate; });
+    if (any_new) {
         {
             std::lock_guard lock(mutex_);
-            ++queued_since_start_;
+            queued_since_start_ += static_cast<uint64_t>(
+                std::count_if(results.begin(), results.end(),
+                              [](const QueueResult& result) { return !result.duplicate; }));
         }
         wake_.notify_one();
     }
-    return result;
+    return results;
 }
 
 std::vector<Outbox::Claimed> Outbox::claim(size_t limit) {

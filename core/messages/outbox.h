@@ -77,6 +77,9 @@ public:
     /// Stores the message (or finds the one queued before with its idempotency key) and wakes
     /// a worker. Throws when the database cannot store it: then nothing was queued.
     QueueResult queue(const Draft& draft);
+    /// The same for many messages in one transaction (all stored, or none when it throws):
+    /// what a scheduled run queues for a day. Results in the drafts' order.
+    std::vector<QueueResult> queue_many(const std::vector<Draft>& drafts);
 
     /// Delivers, on this thread, the messages due now; how many were handled. For tests that
     /// run without workers.

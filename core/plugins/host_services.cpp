@@ -423,51 +423,157 @@ mc_status change_record(mc_context* context, const char* change_json, const mc_s
     }
 }
 
+// A batch call takes at most this many items: a run sends a day in chunks, and one
+// transaction stays short.
+constexpr size_t kMaxBatch = 1000;
+
+/// Why a message cannot be queued for this plugin and tenant, or nullopt when the outbox can
+/// take it now.
+std::optional<mc_status> outbox_unavailable(mc_context* context) {
+    if (context->tenant_id.empty()) {
+        fail(context, MC_ERR_INVALID_ARGUMENT,
+             "messages are sent for a tenant: a platform call has none");
+        return MC_ERR_INVALID_ARGUMENT;
+    }
+    const auto& services = *context->services;
+    if (services.outbox == nullptr || services.records == nullptr || services.tenants == nullptr) {
+        fail(context, MC_ERR_UNAVAILABLE, "the outbox is not running");
+        return MC_ERR_UNAVAILABLE;
+    }
+    return std::nullopt;
+}
+
+/// The plugin's templates with the tenant's overrides, its language and name.
+messages::TemplateSources templates_for(const mc_context& context) {
+    messages::TemplateSources templates;
+    templates.defaults = context.plugin->manifest.templates;
+    if (const auto tenant = context.services->tenants->find(context.tenant_id)) {
+        templates.tenant_language = tenant->tenant.locale.substr(0, 2);
+        templates.clinic = tenant->tenant.name;
+        const auto settings = tenant->enabled_settings.find(context.plugin->manifest.name);
+        if (settings != tenant->enabled_settings.end()) {
+            templates.overrides =
+                Json::parse(settings->second, nullptr, false).value("templates", Json::object());
+        }
+    }
+    return templates;
+}
+
+/// A refusal's detail and failing fields as one reason.
+std::string reason_of(const records::Refusal& refusal) {
+    std::string reason = refusal.detail;
+    for (const auto& error : refusal.errors) {
+        reason += "; " + error.value("field", "") + " " + error.value("message", "");
+    }
+    return reason;
+}
+
+Json queued_json(const messages::QueueResult& queued) {
+    return {{"id", queued.id}, {"status", queued.status}, {"duplicate", queued.duplicate}};
+}
+
 mc_status queue_message(mc_context* context, const char* message_json, const mc_sink* result_out) {
     if (context == nullptr) return MC_ERR_INVALID_ARGUMENT;
-    if (context->tenant_id.empty()) {
-        return fail(context, MC_ERR_INVALID_ARGUMENT,
-                    "messages are sent for a tenant: a platform call has none");
-    }
-    auto& services = *context->services;
-    if (services.outbox == nullptr || services.records == nullptr || services.tenants == nullptr) {
-        return fail(context, MC_ERR_UNAVAILABLE, "the outbox is not running");
-    }
+    if (const auto refused = outbox_unavailable(context)) return *refused;
     const Json request = Json::parse(message_json == nullptr ? "" : message_json, nullptr, false);
     if (request.is_discarded()) {
         return fail(context, MC_ERR_INVALID_ARGUMENT, "the message is not valid JSON");
     }
     try {
-        messages::TemplateSources templates;
-        templates.defaults = context->plugin->manifest.templates;
-        if (const auto tenant = services.tenants->find(context->tenant_id)) {
-            templates.tenant_language = tenant->tenant.locale.substr(0, 2);
-            templates.clinic = tenant->tenant.name;
-            const auto settings = tenant->enabled_settings.find(context->plugin->manifest.name);
-            if (settings != tenant->enabled_settings.end()) {
-                templates.overrides = Json::parse(settings->second, nullptr, false)
-                                          .value("templates", Json::object());
-            }
-        }
         auto draft = messages::compose(request, context->tenant_id, context->plugin->manifest.name,
-                                       templates, *services.records);
+                                       templates_for(*context), *context->services->records);
         if (auto* refusal = std::get_if<records::Refusal>(&draft)) {
-            std::string reason = refusal->detail;
-            for (const auto& error : refusal->errors) {
-                reason += "; " + error.value("field", "") + " " + error.value("message", "");
-            }
             return fail(context,
                         refusal->status == 404 ? MC_ERR_NOT_FOUND : MC_ERR_INVALID_ARGUMENT,
-                        reason);
+                        reason_of(*refusal));
         }
-        const auto queued = services.outbox->queue(std::get<messages::Draft>(draft));
-        write_to(result_out,
-                 Json{{"id", queued.id}, {"status", queued.status}, {"duplicate", queued.duplicate}}
-                     .dump());
+        const auto queued = context->services->outbox->queue(std::get<messages::Draft>(draft));
+        write_to(result_out, queued_json(queued).dump());
         return MC_OK;
     } catch (const std::exception& failure) {
         return fail(context, MC_ERR_UNAVAILABLE,
                     std::string("message not queued: ") + failure.what());
+    }
+}
+
+mc_status queue_messages(mc_context* context, const char* messages_json,
+                         const mc_sink* result_out) {
+    if (context == nullptr) return MC_ERR_INVALID_ARGUMENT;
+    if (const auto refused = outbox_unavailable(context)) return *refused;
+    const Json requests =
+        Json::parse(messages_json == nullptr ? "" : messages_json, nullptr, false);
+    if (!requests.is_array() || requests.size() > kMaxBatch) {
+        return fail(context, MC_ERR_INVALID_ARGUMENT,
+                    "messages must be a JSON array of at most " + std::to_string(kMaxBatch));
+    }
+    try {
+        // Each message is composed (and may be refused) alone; those composed are stored
+        // together, in one transaction.
+        const auto templates = templates_for(*context);
+        Json answers = Json::array();
+        std::vector<messages::Draft> drafts;
+        std::vector<size_t> draft_positions;
+        for (const auto& request : requests) {
+            auto draft =
+                messages::compose(request, context->tenant_id, context->plugin->manifest.name,
+                                  templates, *context->services->records);
+            if (auto* refusal = std::get_if<records::Refusal>(&draft)) {
+                answers.push_back(
+                    {{"error", reason_of(*refusal)}, {"not_found", refusal->status == 404}});
+                continue;
+            }
+            draft_positions.push_back(answers.size());
+            answers.push_back(nullptr);
+            drafts.push_back(std::move(std::get<messages::Draft>(draft)));
+        }
+        const auto queued = context->services->outbox->queue_many(drafts);
+        for (size_t i = 0; i < queued.size(); ++i) {
+            answers[draft_positions[i]] = queued_json(queued[i]);
+        }
+        write_to(result_out, answers.dump(-1, ' ', false, Json::error_handler_t::replace));
+        return MC_OK;
+    } catch (const std::exception& failure) {
+        return fail(context, MC_ERR_UNAVAILABLE,
+                    std::string("messages not queued: ") + failure.what());
+    }
+}
+
+mc_status publish_events(mc_context* context, const char* events_json, const mc_sink* ids_out) {
+    if (context == nullptr) return MC_ERR_INVALID_ARGUMENT;
+    const Json events = Json::parse(events_json == nullptr ? "" : events_json, nullptr, false);
+    if (!events.is_array() || events.size() > kMaxBatch) {
+        return fail(context, MC_ERR_INVALID_ARGUMENT,
+                    "events must be a JSON array of at most " + std::to_string(kMaxBatch));
+    }
+    const auto& declared = context->plugin->manifest.events_emitted;
+    std::vector<bus::Bus::Draft> drafts;
+    for (size_t i = 0; i < events.size(); ++i) {
+        const Json& event = events[i];
+        const std::string where = "event " + std::to_string(i) + ": ";
+        if (!event.is_object() || !event.contains("type") || !event["type"].is_string() ||
+            !event.contains("data") || !event["data"].is_object()) {
+            return fail(context, MC_ERR_INVALID_ARGUMENT,
+                        where + "must be {\"type\", \"data\": {…}}");
+        }
+        const std::string type = event["type"];
+        if (std::find(declared.begin(), declared.end(), type) == declared.end()) {
+            return fail(context, MC_ERR_INVALID_ARGUMENT,
+                        where + "type '" + type + "' is not in the manifest's events_emitted");
+        }
+        drafts.push_back(
+            {context->tenant_id, context->plugin->manifest.name, type, event["data"], ""});
+    }
+    if (context->services->bus == nullptr) {
+        return fail(context, MC_ERR_UNAVAILABLE, "the event bus is not running");
+    }
+    try {
+        const auto ids = drafts.empty() ? std::vector<std::string>{}
+                                        : context->services->bus->publish_many(drafts);
+        write_to(ids_out, Json(ids).dump());
+        return MC_OK;
+    } catch (const std::exception& failure) {
+        return fail(context, MC_ERR_UNAVAILABLE,
+                    std::string("events not stored: ") + failure.what());
     }
 }
 
@@ -539,6 +645,8 @@ constexpr mc_host_api kHostApi = {
     &queue_message,
     &local_time,
     &change_record,
+    &queue_messages,
+    &publish_events,
 };
 }  // namespace
 

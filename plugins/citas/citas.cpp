@@ -298,6 +298,11 @@ public:
             ctx.error(what + " failed: " + error.what());
         }
     }
+    /// A failure reported rather than thrown (one message of a batch the host refused).
+    void record(const Context& ctx, const std::string& what) {
+        ++count_;
+        ctx.error(what);
+    }
     void throw_if_any(const std::string& summary) const {
         if (count_ > 0) throw std::runtime_error(std::to_string(count_) + " " + summary);
     }
@@ -487,47 +492,83 @@ void send_reminders(const Context& ctx) {
     int reminded = 0;
     Failures failures;
     StepTimer reading, queueing, publishing;
-    for (const auto& data : appointments) {
-        const auto appointment = read_appointment(data);
-        // Never for a cancelled or finished one, nor one that has begun (a late manual run).
-        if (!appointment || !is_open(appointment->status) ||
-            appointment->start_ms <= ctx.now_ms()) {
-            continue;
+    // In chunks: each chunk's messages are stored in one transaction and its events in
+    // another, instead of one per call (10,000 appointments made 30,000 transactions).
+    constexpr size_t kChunk = 250;
+    for (size_t first = 0; first < appointments.size(); first += kChunk) {
+        const size_t last = std::min(appointments.size(), first + kChunk);
+        Json batch = Json::array();
+        struct Pending {
+            Appointment appointment;
+            std::string start, link;
+            std::vector<std::pair<size_t, std::string>> messages;  // batch index, channel
+        };
+        std::vector<Pending> pending;
+        for (size_t i = first; i < last; ++i) {
+            const Json& data = appointments[i];
+            const auto appointment = read_appointment(data);
+            // Never for a cancelled or finished one, nor one that has begun (a late manual run).
+            if (!appointment || !is_open(appointment->status) ||
+                appointment->start_ms <= ctx.now_ms()) {
+                continue;
+            }
+            failures.attempt(ctx, "reminder for " + appointment->id, [&] {
+                const Json patient =
+                    reading.time([&] { return ctx.patient(appointment->patient_id); });
+                const std::string language = message_language(ctx, text_of(patient, "language"));
+                const std::string when = when_text(ctx, appointment->start_ms, language);
+                Pending entry{*appointment,
+                              text_of(data, "start"),
+                              patient_link(ctx, secret, appointment->id, appointment->start_ms),
+                              {}};
+                for (const std::string& channel : channels) {
+                    if (!reachable(patient, channel)) continue;
+                    // The start is in the key: a rescheduled appointment is reminded again.
+                    entry.messages.emplace_back(batch.size(), channel);
+                    batch.push_back({{"channel", channel},
+                                     {"template", "reminder"},
+                                     {"patient_id", appointment->patient_id},
+                                     {"language", language},
+                                     {"data",
+                                      {{"when", when},
+                                       {"doctor", {{"name", doctor_names[appointment->doctor_id]}}},
+                                       {"link", entry.link}}},
+                                     {"idempotency_key", "reminder-" + channel + "-" +
+                                                             appointment->id + "-" + entry.start}});
+                }
+                pending.push_back(std::move(entry));
+            });
         }
-        failures.attempt(ctx, "reminder for " + appointment->id, [&] {
-            const Json patient = reading.time([&] { return ctx.patient(appointment->patient_id); });
-            const std::string language = message_language(ctx, text_of(patient, "language"));
-            const std::string when = when_text(ctx, appointment->start_ms, language);
-            const std::string link =
-                patient_link(ctx, secret, appointment->id, appointment->start_ms);
-            const std::string start = text_of(data, "start");
-            std::vector<std::string> sent;
-            for (const std::string& channel : channels) {
-                if (!reachable(patient, channel)) continue;
-                // The start is in the key: a rescheduled appointment is reminded again.
-                const Json message = {
-                    {"channel", channel},
-                    {"template", "reminder"},
-                    {"patient_id", appointment->patient_id},
-                    {"language", language},
-                    {"data",
-                     {{"when", when},
-                      {"doctor", {{"name", doctor_names[appointment->doctor_id]}}},
-                      {"link", link}}},
-                    {"idempotency_key",
-                     "reminder-" + channel + "-" + appointment->id + "-" + start}};
-                if (queueing.time([&] { return queue(ctx, message); })) sent.push_back(channel);
-            }
-            if (!sent.empty()) {
-                ++reminded;
-                Json event = {{"appointment_id", appointment->id},
-                              {"patient_id", appointment->patient_id},
-                              {"start", start},
-                              {"channels", sent}};
-                event.update(link_urls(link));
-                publishing.time([&] { return ctx.publish("citas.reminder_sent", event); });
-            }
-        });
+        if (batch.empty()) continue;
+        failures.attempt(
+            ctx,
+            "reminders " + std::to_string(first + 1) + "-" + std::to_string(last) + " of the run",
+            [&] {
+                const Json results = queueing.time([&] { return ctx.queue_messages(batch); });
+                Json events = Json::array();
+                for (const auto& entry : pending) {
+                    std::vector<std::string> sent;
+                    for (const auto& [index, channel] : entry.messages) {
+                        const Json& result = results.at(index);
+                        if (result.contains("error")) {
+                            failures.record(
+                                ctx, "reminder by " + channel + " for " + entry.appointment.id +
+                                         " failed: " + result.value("error", "refused"));
+                        } else if (!result.value("duplicate", false)) {
+                            sent.push_back(channel);
+                        }
+                    }
+                    if (sent.empty()) continue;
+                    ++reminded;
+                    Json event = {{"appointment_id", entry.appointment.id},
+                                  {"patient_id", entry.appointment.patient_id},
+                                  {"start", entry.start},
+                                  {"channels", sent}};
+                    event.update(link_urls(entry.link));
+                    events.push_back({{"type", "citas.reminder_sent"}, {"data", event}});
+                }
+                if (!events.empty()) publishing.time([&] { return ctx.publish_many(events); });
+            });
     }
     ctx.info("reminders for " + day_range + ": " + std::to_string(reminded) +
              " appointment(s) of " + std::to_string(appointments.size()) + "; patients " +

@@ -245,6 +245,48 @@ TEST_P(MessagesTest, ATenantOverridesATemplateInItsSettingsAndPreviewsIt) {
         << "not enabled for luna";
 }
 
+TEST_P(MessagesTest, ABatchStoresEachGoodMessageOnceAndNamesEachRefusal) {
+    const std::string ana = patient({{"email", "ana@example.com"}, {"consent", {{"email", true}}}});
+    auto message = [&](const std::string& key, const std::string& patient_id) {
+        return json{{"channel", "email"},
+                    {"template", "welcome"},
+                    {"patient_id", patient_id},
+                    {"idempotency_key", key}};
+    };
+    const json batch = json::array({message("batch-1", ana), message("batch-2", "no-such-patient"),
+                                    message("batch-1", ana),
+                                    json{{"channel", "fax"}, {"idempotency_key", "batch-3"}}});
+    const auto answer = send("POST", "/t/sol/messages-probe/send-many", batch);
+    ASSERT_EQ(answer.status, 201) << answer.body;
+    const json results = json::parse(answer.body);
+    ASSERT_EQ(results.size(), 4u);
+    EXPECT_FALSE(results[0]["duplicate"]);
+    EXPECT_TRUE(results[1]["not_found"]) << results[1];
+    EXPECT_TRUE(results[2]["duplicate"]) << "the same key twice in one batch is one message";
+    EXPECT_EQ(results[2]["id"], results[0]["id"]);
+    EXPECT_NE(results[3]["error"].get<std::string>().find("channel"), std::string::npos)
+        << results[3];
+    EXPECT_EQ(messages().size(), 1u);
+    ASSERT_TRUE(smtp_.wait_for(1));
+    EXPECT_EQ(send("POST", "/t/sol/messages-probe/send-many", json{{"not", "an array"}}).status,
+              400);
+
+    const auto published = send("POST", "/t/sol/messages-probe/publish-many",
+                                json::array({{{"type", "probe.noted"}, {"data", {{"n", 1}}}},
+                                             {{"type", "probe.noted"}, {"data", {{"n", 2}}}}}));
+    ASSERT_EQ(published.status, 201) << published.body;
+    EXPECT_EQ(json::parse(published.body).size(), 2u);
+    const auto undeclared =
+        send("POST", "/t/sol/messages-probe/publish-many",
+             json::array({{{"type", "probe.noted"}, {"data", json::object()}},
+                          {{"type", "probe.other"}, {"data", json::object()}}}));
+    EXPECT_EQ(undeclared.status, 400);
+    EXPECT_NE(undeclared.body.find("event 1"), std::string::npos) << undeclared.body;
+    const auto events = host_->http().get("/api/v1/tenants/sol/events?type=probe.noted", kAdmin);
+    EXPECT_EQ(json::parse(events.body)["items"].size(), 2u)
+        << "a batch with one bad event stores none of it: " << events.body;
+}
+
 TEST_P(MessagesTest, BadRequestsGetClearErrorsAndTheHostKeepsServing) {
     const std::string ana = patient({{"email", "ana@example.com"}, {"consent", {{"email", true}}}});
     const auto missing_variable =

@@ -26,9 +26,28 @@ public:
                {{"subject", "Welcome, {{patient.first_name}}!"},
                 {"text", "Hello {{patient.first_name}}, thank you, {{clinic}}."}}},
               {"sample", {{"patient", {{"first_name", "Ana"}}}, {"clinic", "Clínica Sol"}}}}}};
+        manifest.events_emitted = {"probe.noted"};
         return manifest;
     }
     void register_with(miconsul::Registrar& registrar) override {
+        // The batch forms (ABI 1.3): the body goes as it comes, the host's answer comes back.
+        registrar.route(
+            "POST", "/send-many", [](miconsul::Context& context, const miconsul::Request& request) {
+                try {
+                    return miconsul::Response::json(context.queue_messages(request.json()), 201);
+                } catch (const miconsul::HostError& refusal) {
+                    return miconsul::Response::problem(400, refusal.what());
+                }
+            });
+        registrar.route("POST", "/publish-many",
+                        [](miconsul::Context& context, const miconsul::Request& request) {
+                            try {
+                                return miconsul::Response::json(
+                                    context.publish_many(request.json()), 201);
+                            } catch (const miconsul::HostError& refusal) {
+                                return miconsul::Response::problem(400, refusal.what());
+                            }
+                        });
         registrar.route(
             "POST", "/send", [](miconsul::Context& context, const miconsul::Request& request) {
                 try {

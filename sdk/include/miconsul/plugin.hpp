@@ -205,6 +205,34 @@ public:
         return Json::parse(result);
     }
 
+    /// Many messages at once (ABI 1.3), stored in one transaction: what a scheduled run sends
+    /// for a day, in chunks of at most 1,000. Each is checked alone; returns an array in
+    /// order, {"id", "status", "duplicate"} for each message stored or {"error", "not_found"}
+    /// for one refused. Throws HostError when the batch is malformed or could not be stored.
+    Json queue_messages(const Json& messages) const {
+        if (host_->abi_minor < 3) {
+            throw HostError(MC_ERR_UNAVAILABLE, "this host predates queue_messages (ABI 1.3)");
+        }
+        const std::string messages_text = detail::to_text(messages);
+        std::string result;
+        const mc_sink sink{&result, &detail::append_to_string};
+        check(host_->queue_messages(call_->context, messages_text.c_str(), &sink));
+        return Json::parse(result);
+    }
+
+    /// Many events at once (ABI 1.3): `events` is an array of {"type", "data"}; all are stored
+    /// in one transaction, or none. Returns their ids in order. Throws HostError.
+    std::vector<std::string> publish_many(const Json& events) const {
+        if (host_->abi_minor < 3) {
+            throw HostError(MC_ERR_UNAVAILABLE, "this host predates publish_many (ABI 1.3)");
+        }
+        const std::string events_text = detail::to_text(events);
+        std::string result;
+        const mc_sink sink{&result, &detail::append_to_string};
+        check(host_->publish_events(call_->context, events_text.c_str(), &sink));
+        return Json::parse(result).get<std::vector<std::string>>();
+    }
+
     /// Unix time in milliseconds, from the host's clock (controllable in tests).
     int64_t now_ms() const { return host_->now_ms(call_->context); }
 

@@ -254,6 +254,20 @@ typedef struct mc_host_api {
      * record, MC_ERR_CONFLICT for a double booking. */
     mc_status (*change_record)(mc_context* context, const char* change_json,
                                const mc_sink* result_out);
+    /* Batches of the two calls a scheduled run makes most, each stored in one transaction
+     * (one call per message costs a transaction each: see docs/performance.md).
+     * queue_messages: `messages_json` is an array of at most 1,000 messages as for
+     * queue_message. Each is checked alone: writes an array, in order, of {"id", "status",
+     * "duplicate"} for a message stored, or {"error": reason, "not_found": bool} for one
+     * refused (the others are stored all the same). MC_ERR_INVALID_ARGUMENT when it is not such
+     * an array; MC_ERR_UNAVAILABLE when the batch could not be stored (none of it was). */
+    mc_status (*queue_messages)(mc_context* context, const char* messages_json,
+                                const mc_sink* result_out);
+    /* publish_events: `events_json` is an array of at most 1,000 {"type", "data"} as for
+     * publish_event; all are stored or none (an invalid one refuses the batch, naming its
+     * index). Writes the ids, a JSON array in order. */
+    mc_status (*publish_events)(mc_context* context, const char* events_json,
+                                const mc_sink* ids_out);
 } mc_host_api;
 
 /* What a plugin library describes itself with. Owned by the plugin; must live forever. */
