@@ -2,6 +2,8 @@
 // and whose charts really draw (coloured pixels where the bars are).
 #include "report_pdf.h"
 
+#include "shell_output.h"
+
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -14,22 +16,11 @@
 
 namespace {
 
+using reportes::testing::shell_output;
+
 using reportes::AppointmentLine;
 using reportes::DailyReport;
 using reportes::WeeklyReport;
-
-// Runs a shell command and returns what it wrote to stdout.
-std::string run(const std::string& command) {
-    std::string output;
-    std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
-    if (!pipe) return output;
-    std::array<char, 4096> buffer;
-    size_t read = 0;
-    while ((read = fread(buffer.data(), 1, buffer.size(), pipe.get())) > 0) {
-        output.append(buffer.data(), read);
-    }
-    return output;
-}
 
 class TemporaryPdf {
 public:
@@ -40,16 +31,18 @@ public:
         std::ofstream(path_, std::ios::binary) << bytes;
     }
     ~TemporaryPdf() { std::filesystem::remove(path_); }
-    std::string text() const { return run("pdftotext -layout '" + path_.string() + "' -"); }
+    std::string text() const {
+        return shell_output("pdftotext -layout '" + path_.string() + "' -");
+    }
     int pages() const {
-        const std::string info = run("pdfinfo '" + path_.string() + "' | grep Pages");
+        const std::string info = shell_output("pdfinfo '" + path_.string() + "' | grep Pages");
         return info.empty() ? 0 : std::stoi(info.substr(info.find(':') + 1));
     }
     /// Pixels of a page (rendered at 36 dpi) that are clearly coloured — text is black and
     /// grey, so only chart bars make them.
     size_t coloured_pixels(int page) const {
-        const std::string ppm = run("pdftoppm -r 36 -f " + std::to_string(page) + " -l " +
-                                    std::to_string(page) + " '" + path_.string() + "'");
+        const std::string ppm = shell_output("pdftoppm -r 36 -f " + std::to_string(page) + " -l " +
+                                             std::to_string(page) + " '" + path_.string() + "'");
         // P6\n<w> <h>\n255\n then RGB bytes.
         size_t offset = 0;
         for (int lines = 0; lines < 3 && offset < ppm.size(); ++offset) {

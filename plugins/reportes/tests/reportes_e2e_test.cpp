@@ -7,6 +7,8 @@
 #include "support/smtp_receiver.h"
 #include "support/test_environment.h"
 
+#include "shell_output.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -18,26 +20,16 @@
 #include <thread>
 
 namespace {
+
 using miconsul::testing::ClinicStage;
 using miconsul::testing::HostProcess;
 using miconsul::testing::HttpResult;
 using miconsul::testing::kAdminHeader;
 using nlohmann::json;
+using reportes::testing::shell_output;
 using namespace std::chrono_literals;
 
 const std::vector<std::string> kAdmin = {kAdminHeader};
-
-std::string run_command(const std::string& command) {
-    std::string output;
-    std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
-    if (!pipe) return output;
-    std::array<char, 4096> buffer;
-    size_t read = 0;
-    while ((read = fread(buffer.data(), 1, buffer.size(), pipe.get())) > 0) {
-        output.append(buffer.data(), read);
-    }
-    return output;
-}
 
 // What pdftotext reads in a PDF, and how many clearly coloured pixels (chart bars: the text is
 // black) its first page has when rendered at 36 dpi.
@@ -50,8 +42,8 @@ PdfReading read_pdf(const std::string& bytes, const std::filesystem::path& direc
     const auto path = directory / ("read-" + std::to_string(counter++) + ".pdf");
     std::ofstream(path, std::ios::binary) << bytes;
     PdfReading reading;
-    reading.text = run_command("pdftotext -layout '" + path.string() + "' -");
-    const std::string ppm = run_command("pdftoppm -r 36 -f 1 -l 1 '" + path.string() + "'");
+    reading.text = shell_output("pdftotext -layout '" + path.string() + "' -");
+    const std::string ppm = shell_output("pdftoppm -r 36 -f 1 -l 1 '" + path.string() + "'");
     size_t offset = 0;
     for (int lines = 0; lines < 3 && offset < ppm.size(); ++offset) {
         if (ppm[offset] == '\n') ++lines;
