@@ -174,12 +174,9 @@ std::string local_today(const Context& context) {
 
 void welcome_on_first_payment(Context& context, const miconsul::Event& event) {
     if (!context.settings().value("welcome_enabled", true)) return;
-    // The host sends the payment itself plus first_for_patient (docs/records.md); the SDK
-    // guide's example nests it under "payment": accept both shapes.
+    // The event's data is the payment itself plus first_for_patient (docs/records.md).
     if (!event.data.value("first_for_patient", false)) return;
-    const Json& payment = event.data.contains("payment") && event.data["payment"].is_object()
-                              ? event.data["payment"]
-                              : event.data;
+    const Json& payment = event.data;
     const std::string payment_id = payment.value("id", "");
     const std::string patient_id = payment.value("patient_id", "");
     if (payment_id.empty() || patient_id.empty()) {
