@@ -359,6 +359,15 @@ mc_status query_records(mc_context* context, const char* query_json, const mc_si
     }
 }
 
+/// A refusal's detail and failing fields as one reason.
+std::string reason_of(const records::Refusal& refusal) {
+    std::string reason = refusal.detail;
+    for (const auto& error : refusal.errors) {
+        reason += "; " + error.value("field", "") + " " + error.value("message", "");
+    }
+    return reason;
+}
+
 mc_status change_record(mc_context* context, const char* change_json, const mc_sink* result_out) {
     if (context == nullptr) return MC_ERR_INVALID_ARGUMENT;
     if (context->tenant_id.empty()) {
@@ -405,14 +414,10 @@ mc_status change_record(mc_context* context, const char* change_json, const mc_s
                         "kind '" + kind + "' cannot be changed by a plugin (appointment, patient)");
         }
         if (auto* refusal = std::get_if<records::Refusal>(&outcome)) {
-            std::string reason = refusal->detail;
-            for (const auto& error : refusal->errors) {
-                reason += "; " + error.value("field", "") + " " + error.value("message", "");
-            }
             const mc_status status = refusal->status == 404   ? MC_ERR_NOT_FOUND
                                      : refusal->status == 409 ? MC_ERR_CONFLICT
                                                               : MC_ERR_INVALID_ARGUMENT;
-            return fail(context, status, reason);
+            return fail(context, status, reason_of(*refusal));
         }
         write_to(result_out,
                  std::get<Json>(outcome).dump(-1, ' ', false, Json::error_handler_t::replace));
@@ -457,15 +462,6 @@ messages::TemplateSources templates_for(const mc_context& context) {
         }
     }
     return templates;
-}
-
-/// A refusal's detail and failing fields as one reason.
-std::string reason_of(const records::Refusal& refusal) {
-    std::string reason = refusal.detail;
-    for (const auto& error : refusal.errors) {
-        reason += "; " + error.value("field", "") + " " + error.value("message", "");
-    }
-    return reason;
 }
 
 Json queued_json(const messages::QueueResult& queued) {
@@ -596,14 +592,14 @@ mc_status local_time(mc_context* context, int64_t unix_ms, const mc_sink* result
     const auto offset = zone->get_info(instant).offset;
     const auto local = date::local_seconds((instant + offset).time_since_epoch());
     const auto day = floor<date::days>(local);
+    const year_month_day calendar_day(sys_days(day.time_since_epoch()));
     // The zone's offset can carry the last instants of 9999 into a fifth digit of year.
-    if (year_month_day(sys_days(day.time_since_epoch())).year() > year(9999)) {
+    if (calendar_day.year() > year(9999)) {
         return fail(context, MC_ERR_INVALID_ARGUMENT,
                     "local_time: " + std::to_string(unix_ms) + " is after 9999 in " + zone->name());
     }
     const auto clock_seconds = (local - day).count();
-    const std::string local_date =
-        calendar::format_date(year_month_day(sys_days(day.time_since_epoch())));
+    const std::string local_date = calendar::format_date(calendar_day);
     char clock_text[32];
     std::snprintf(clock_text, sizeof clock_text, "%02d:%02d:%02d",
                   static_cast<int>(clock_seconds / 3600), static_cast<int>(clock_seconds / 60 % 60),
@@ -612,7 +608,7 @@ mc_status local_time(mc_context* context, int64_t unix_ms, const mc_sink* result
                          {"time", clock_text},
                          {"hour", clock_seconds / 3600},
                          {"minute", clock_seconds / 60 % 60},
-                         {"weekday", weekday(sys_days(day.time_since_epoch())).iso_encoding()},
+                         {"weekday", weekday(sys_days(calendar_day)).iso_encoding()},
                          {"iso_week", *calendar::iso_week_of(local_date)},
                          {"utc_offset_minutes", duration_cast<minutes>(offset).count()},
                          {"timezone", zone->name()}};
