@@ -412,10 +412,8 @@ void confirm_booking(const Context& ctx, const Json& data, Notice notice = Notic
                 event.location = text_of(settings, "location");
                 // Seconds since 2020: grows with every move, so the calendar takes the update.
                 if (moved) event.sequence = ctx.now_ms() / 1000 - 1577836800;
-                message["attachments"] = Json::array(
-                    {{{"filename", "cita.ics"},
-                      {"content_type", "text/calendar; method=PUBLISH"},
-                      {"content_base64", citas::base64_encode(citas::build_ics(event))}}});
+                message["attachments"] = Json::array({miconsul::attachment(
+                    "cita.ics", "text/calendar; method=PUBLISH", citas::build_ics(event))});
             }
             failures.attempt(ctx, "confirmation by " + channel + " for " + appointment->id, [&] {
                 if (queue(ctx, message)) sent.push_back(channel);

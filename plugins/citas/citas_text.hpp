@@ -107,32 +107,6 @@ inline std::string html_escape(std::string_view text) {
     return escaped;
 }
 
-inline std::string base64_encode(std::string_view bytes) {
-    static constexpr char kAlphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string encoded;
-    encoded.reserve((bytes.size() + 2) / 3 * 4);
-    size_t i = 0;
-    for (; i + 2 < bytes.size(); i += 3) {
-        const uint32_t block = (static_cast<unsigned char>(bytes[i]) << 16) |
-                               (static_cast<unsigned char>(bytes[i + 1]) << 8) |
-                               static_cast<unsigned char>(bytes[i + 2]);
-        encoded += kAlphabet[(block >> 18) & 63];
-        encoded += kAlphabet[(block >> 12) & 63];
-        encoded += kAlphabet[(block >> 6) & 63];
-        encoded += kAlphabet[block & 63];
-    }
-    if (i < bytes.size()) {
-        uint32_t block = static_cast<unsigned char>(bytes[i]) << 16;
-        if (i + 1 < bytes.size()) block |= static_cast<unsigned char>(bytes[i + 1]) << 8;
-        encoded += kAlphabet[(block >> 18) & 63];
-        encoded += kAlphabet[(block >> 12) & 63];
-        encoded += i + 1 < bytes.size() ? kAlphabet[(block >> 6) & 63] : '=';
-        encoded += '=';
-    }
-    return encoded;
-}
-
 /// "martes 1 de diciembre, 10:00" (es) or "Tuesday, December 1, 10:00" (en) from the tenant's
 /// local date ("2026-12-01"), time ("10:00:00") and ISO weekday (Monday 1 … Sunday 7).
 inline std::string describe_when(std::string_view language, std::string_view date,

@@ -369,36 +369,8 @@ Json weekly_json(const reportes::WeeklyReport& report) {
 // ---------------------------------------------------------------------------------------------
 // Emailing
 
-std::string base64(const std::string& bytes) {
-    static const char* const kAlphabet =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    out.reserve((bytes.size() + 2) / 3 * 4);
-    size_t i = 0;
-    for (; i + 2 < bytes.size(); i += 3) {
-        const uint32_t chunk = (static_cast<uint8_t>(bytes[i]) << 16) |
-                               (static_cast<uint8_t>(bytes[i + 1]) << 8) |
-                               static_cast<uint8_t>(bytes[i + 2]);
-        out += kAlphabet[(chunk >> 18) & 63];
-        out += kAlphabet[(chunk >> 12) & 63];
-        out += kAlphabet[(chunk >> 6) & 63];
-        out += kAlphabet[chunk & 63];
-    }
-    if (i < bytes.size()) {
-        uint32_t chunk = static_cast<uint8_t>(bytes[i]) << 16;
-        if (i + 1 < bytes.size()) chunk |= static_cast<uint8_t>(bytes[i + 1]) << 8;
-        out += kAlphabet[(chunk >> 18) & 63];
-        out += kAlphabet[(chunk >> 12) & 63];
-        out += i + 1 < bytes.size() ? kAlphabet[(chunk >> 6) & 63] : '=';
-        out += '=';
-    }
-    return out;
-}
-
 Json pdf_attachment(const std::string& filename, const std::string& pdf) {
-    return Json::array({{{"filename", filename},
-                         {"content_type", "application/pdf"},
-                         {"content_base64", base64(pdf)}}});
+    return Json::array({miconsul::attachment(filename, "application/pdf", pdf)});
 }
 
 std::string headline_sales(const std::vector<reportes::CurrencySales>& sales) {

@@ -2,6 +2,7 @@
 #include "citas_text.hpp"
 
 #include <gtest/gtest.h>
+#include <miconsul/plugin.hpp>
 
 #include <sstream>
 
@@ -124,10 +125,10 @@ TEST(CitasText, WhenReadsInSpanishAndEnglish) {
 TEST(CitasText, HtmlAndBase64) {
     EXPECT_EQ(citas::html_escape("<a href=\"x\">O'Brien & co</a>"),
               "&lt;a href=&quot;x&quot;&gt;O&#39;Brien &amp; co&lt;/a&gt;");
-    EXPECT_EQ(citas::base64_encode(""), "");
-    EXPECT_EQ(citas::base64_encode("f"), "Zg==");
-    EXPECT_EQ(citas::base64_encode("fo"), "Zm8=");
-    EXPECT_EQ(citas::base64_encode("foobar"), "Zm9vYmFy");
+    EXPECT_EQ(miconsul::base64_encode(""), "");
+    EXPECT_EQ(miconsul::base64_encode("f"), "Zg==");
+    EXPECT_EQ(miconsul::base64_encode("fo"), "Zm8=");
+    EXPECT_EQ(miconsul::base64_encode("foobar"), "Zm9vYmFy");
 }
 
 }  // namespace

@@ -69,6 +69,41 @@ inline std::string_view find_value(const mc_key_value* pairs, size_t count, std:
 }
 }  // namespace detail
 
+/// Bytes as standard base64 (RFC 4648, padded): how queue_message carries an attachment.
+inline std::string base64_encode(std::string_view bytes) {
+    static constexpr char kAlphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string encoded;
+    encoded.reserve((bytes.size() + 2) / 3 * 4);
+    size_t i = 0;
+    for (; i + 2 < bytes.size(); i += 3) {
+        const uint32_t block = (static_cast<unsigned char>(bytes[i]) << 16) |
+                               (static_cast<unsigned char>(bytes[i + 1]) << 8) |
+                               static_cast<unsigned char>(bytes[i + 2]);
+        encoded += kAlphabet[(block >> 18) & 63];
+        encoded += kAlphabet[(block >> 12) & 63];
+        encoded += kAlphabet[(block >> 6) & 63];
+        encoded += kAlphabet[block & 63];
+    }
+    if (i < bytes.size()) {
+        uint32_t block = static_cast<unsigned char>(bytes[i]) << 16;
+        if (i + 1 < bytes.size()) block |= static_cast<unsigned char>(bytes[i + 1]) << 8;
+        encoded += kAlphabet[(block >> 18) & 63];
+        encoded += kAlphabet[(block >> 12) & 63];
+        encoded += i + 1 < bytes.size() ? kAlphabet[(block >> 6) & 63] : '=';
+        encoded += '=';
+    }
+    return encoded;
+}
+
+/// One entry of queue_message's "attachments": a file the email carries (a PDF, an ICS).
+inline Json attachment(std::string_view filename, std::string_view content_type,
+                       std::string_view bytes) {
+    return {{"filename", std::string(filename)},
+            {"content_type", std::string(content_type)},
+            {"content_base64", base64_encode(bytes)}};
+}
+
 /// The tenant's wall clock at an instant (Context::local_time).
 struct LocalTime {
     std::string date;      // "2026-12-01"
