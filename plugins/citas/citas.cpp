@@ -205,17 +205,6 @@ bool is_open(std::string_view status) {
     return status == "scheduled" || status == "confirmed";
 }
 
-/// "en" or "es": the language of a patient's message — theirs when the templates have it, else
-/// the clinic's, else Spanish. It is also passed to queue_message, so that the template the
-/// outbox picks and the words the plugin writes itself (the date, the ICS) always agree.
-std::string message_language(const Context& ctx, std::string_view patient_language) {
-    for (const std::string_view candidate :
-         {patient_language.substr(0, 2), ctx.locale().substr(0, 2)}) {
-        if (candidate == "es" || candidate == "en") return std::string(candidate);
-    }
-    return "es";
-}
-
 /// The tenant's link-signing key, created on first use. INSERT … ON CONFLICT DO NOTHING then
 /// SELECT: two instances creating it at once both read the one that won.
 std::optional<std::string> stored_link_secret(const Context& ctx) {
@@ -384,7 +373,7 @@ void confirm_booking(const Context& ctx, const Json& data, Notice notice = Notic
 
     if (confirm_patient) {
         const Json patient = ctx.patient(appointment->patient_id);
-        const std::string language = message_language(ctx, text_of(patient, "language"));
+        const std::string language = ctx.message_language(text_of(patient, "language"));
         const std::string when = when_text(ctx, appointment->start_ms, language);
         const std::string link =
             patient_link(ctx, link_secret(ctx), appointment->id, appointment->start_ms);
@@ -431,7 +420,7 @@ void confirm_booking(const Context& ctx, const Json& data, Notice notice = Notic
                       {"template", moved ? "doctor_rescheduled" : "doctor_notice"},
                       {"to", doctor_email},
                       {"data",
-                       {{"when", when_text(ctx, appointment->start_ms, message_language(ctx, ""))},
+                       {{"when", when_text(ctx, appointment->start_ms, ctx.message_language(""))},
                         {"doctor", {{"name", doctor_name}}},
                         {"patient",
                          {{"first_name", text_of(patient, "first_name")},
@@ -513,7 +502,7 @@ void send_reminders(const Context& ctx) {
             failures.attempt(ctx, "reminder for " + appointment->id, [&] {
                 const Json patient =
                     reading.time([&] { return ctx.patient(appointment->patient_id); });
-                const std::string language = message_language(ctx, text_of(patient, "language"));
+                const std::string language = ctx.message_language(text_of(patient, "language"));
                 const std::string when = when_text(ctx, appointment->start_ms, language);
                 Pending entry{*appointment,
                               text_of(data, "start"),

@@ -282,17 +282,6 @@ IssuedCode code_for(const Context& context, std::random_device& random,
                              " attempts");
 }
 
-// "en" or "es": the language of a patient's message — theirs when the templates have it, else
-// the clinic's, else Spanish. It is also passed to queue_message, so that the template the
-// outbox picks and the date the plugin spells out always agree.
-std::string message_language(const Context& context, std::string_view patient_language) {
-    for (const std::string_view candidate :
-         {patient_language.substr(0, 2), context.locale().substr(0, 2)}) {
-        if (candidate == "es" || candidate == "en") return std::string(candidate);
-    }
-    return "es";
-}
-
 void greet_birthday(const Context& context, std::random_device& random, const Json& patient,
                     int year, const std::string& today, const Json& codes_issued_today) {
     const std::string patient_id = patient.at("id").get<std::string>();
@@ -303,7 +292,7 @@ void greet_birthday(const Context& context, std::random_device& random, const Js
     // Greeted in full by an earlier run (announced comes last): nothing to redo.
     if (issued.announced) return;
     const std::vector<std::string> channels = channels_for(context, patient);
-    const std::string language = message_language(context, patient.value("language", ""));
+    const std::string language = context.message_language(patient.value("language", ""));
     const Json data = {
         {"code", issued.code},
         {"percent", issued.percent},

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <initializer_list>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -126,6 +127,21 @@ public:
     std::string_view tenant() const { return call_->tenant_id; }
     std::string_view timezone() const { return call_->tenant_timezone; }
     std::string_view locale() const { return call_->tenant_locale; }
+    /// The language to write a patient's message in, among those the plugin's templates have
+    /// (`available`, the first being the last resort): the patient's, else the clinic's — the
+    /// outbox's own order. Pass it as the message's "language" so that the template chosen and
+    /// the words the plugin writes itself (dates spelt out) agree.
+    std::string message_language(std::string_view patient_language,
+                                 std::initializer_list<std::string_view> available = {"es",
+                                                                                      "en"}) const {
+        for (const std::string_view candidate :
+             {patient_language.substr(0, 2), locale().substr(0, 2)}) {
+            for (const std::string_view language : available) {
+                if (candidate == language) return std::string(language);
+            }
+        }
+        return std::string(*available.begin());
+    }
     /// The clinic's name (ABI 1.3); empty for platform calls or an older host.
     std::string_view tenant_name() const {
         const bool sent =
