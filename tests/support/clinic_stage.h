@@ -9,6 +9,7 @@
 #include "support/smtp_receiver.h"
 #include "support/test_environment.h"
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include <map>
@@ -50,6 +51,33 @@ private:
     SmtpReceiver smtp_;
     HttpReceiver ycloud_;
     std::unique_ptr<HostProcess> host_;
+};
+
+/// The fixture of a plugin's end-to-end tests, on the backend its parameter names. Call
+/// set_the_stage() from SetUp after the PostgreSQL skip, which must stay in SetUp itself
+/// (MICONSUL_REQUIRE_POSTGRES returns from the function it is written in).
+class ClinicStageTest : public ::testing::TestWithParam<std::string> {
+protected:
+    void set_the_stage(const std::vector<std::string>& plugins,
+                       const std::map<std::string, std::string>& environment = {}) {
+        stage_ = std::make_unique<ClinicStage>(GetParam(), plugins, environment);
+        host_ = &stage_->host();
+        smtp_ = &stage_->smtp();
+        ycloud_ = &stage_->ycloud();
+    }
+    HttpResult send(const std::string& method, const std::string& path,
+                    const nlohmann::json& body) const {
+        return stage_->send(method, path, body);
+    }
+    std::string create(const std::string& tenant, const std::string& kind,
+                       const nlohmann::json& body) const {
+        return stage_->create(tenant, kind, body);
+    }
+
+    std::unique_ptr<ClinicStage> stage_;
+    HostProcess* host_ = nullptr;  // the stage's, as the tests reach them
+    SmtpReceiver* smtp_ = nullptr;
+    HttpReceiver* ycloud_ = nullptr;
 };
 
 }  // namespace miconsul::testing

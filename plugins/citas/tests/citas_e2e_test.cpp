@@ -20,8 +20,6 @@
 #include <thread>
 
 namespace {
-using miconsul::testing::ClinicStage;
-using miconsul::testing::HostProcess;
 using miconsul::testing::HttpResult;
 using miconsul::testing::kAdminHeader;
 using nlohmann::json;
@@ -81,26 +79,17 @@ std::string link_in(const std::string& text) {
     return std::regex_search(text, match, link) ? match.str() : "";
 }
 
-class CitasTest : public ::testing::TestWithParam<std::string> {
+class CitasTest : public miconsul::testing::ClinicStageTest {
 protected:
     void SetUp() override {
         if (GetParam() == "postgresql") MICONSUL_REQUIRE_POSTGRES();
-        stage_ = std::make_unique<ClinicStage>(
-            GetParam(), std::vector<std::string>{"citas"},
+        set_the_stage(
+            std::vector<std::string>{"citas"},
             std::map<std::string, std::string>{{"MICONSUL_MESSAGE_RETRY_BASE_MS", "500"}});
-        host_ = &stage_->host();
-        smtp_ = &stage_->smtp();
-        ycloud_ = &stage_->ycloud();
         const auto enabled = send("PUT", "/api/v1/tenants/sol/plugins/citas", {{"enabled", true}});
         ASSERT_EQ(enabled.status, 200) << enabled.body;
     }
 
-    HttpResult send(const std::string& method, const std::string& path, const json& body) {
-        return host_->http().send(method, path, body.dump(), kAdmin);
-    }
-    std::string create(const std::string& tenant, const std::string& kind, const json& body) {
-        return stage_->create(tenant, kind, body);
-    }
     std::string patient(const std::string& tenant, const std::string& name,
                         const json& extra = json::object()) {
         const int counter = ++patients_created_;
@@ -200,11 +189,7 @@ protected:
         return link_in(message_detail(found[0]["id"]).dump());
     }
 
-    std::unique_ptr<ClinicStage> stage_;
-    int patients_created_ = 0;     // makes each patient's email and phone its own
-    HostProcess* host_ = nullptr;  // the stage's, as the tests reach them
-    miconsul::testing::SmtpReceiver* smtp_ = nullptr;
-    miconsul::testing::HttpReceiver* ycloud_ = nullptr;
+    int patients_created_ = 0;                       // makes each patient's email and phone its own
     std::map<std::string, std::string> patient_of_;  // appointment id → patient id
 };
 

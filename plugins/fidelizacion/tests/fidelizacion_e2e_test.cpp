@@ -17,8 +17,6 @@
 #include <thread>
 
 namespace {
-using miconsul::testing::ClinicStage;
-using miconsul::testing::HostProcess;
 using miconsul::testing::HttpResult;
 using miconsul::testing::kAdminHeader;
 using nlohmann::json;
@@ -28,23 +26,16 @@ const std::vector<std::string> kAdmin = {kAdminHeader};
 // 08:00 in Mexico City (UTC-6 all year since 2022) on 1 December 2026.
 constexpr const char* kBirthdayMorning = "2026-12-01T08:00:00-06:00";
 
-class FidelizacionTest : public ::testing::TestWithParam<std::string> {
+class FidelizacionTest : public miconsul::testing::ClinicStageTest {
 protected:
     void SetUp() override {
         if (GetParam() == "postgresql") MICONSUL_REQUIRE_POSTGRES();
-        stage_ = std::make_unique<ClinicStage>(
-            GetParam(), std::vector<std::string>{"fidelizacion"},
-            std::map<std::string, std::string>{{"MICONSUL_EVENT_RETRY_BASE_MS", "200"}});
-        host_ = &stage_->host();
-        smtp_ = &stage_->smtp();
-        ycloud_ = &stage_->ycloud();
+        set_the_stage(std::vector<std::string>{"fidelizacion"},
+                      std::map<std::string, std::string>{{"MICONSUL_EVENT_RETRY_BASE_MS", "200"}});
         for (const auto* id : {"sol", "luna"}) tokens_[id] = stage_->api_token(id);
         enable("sol");
     }
 
-    HttpResult send(const std::string& method, const std::string& path, const json& body) {
-        return host_->http().send(method, path, body.dump(), kAdmin);
-    }
     /// A call as the clinic's system (n8n) makes it: with the tenant's API token.
     HttpResult call(const std::string& tenant, const std::string& method, const std::string& path,
                     const std::string& body = "", const std::string& token_of = "") {
@@ -135,10 +126,6 @@ protected:
         return recipients;
     }
 
-    std::unique_ptr<ClinicStage> stage_;
-    HostProcess* host_ = nullptr;  // the stage's, as the tests reach them
-    miconsul::testing::SmtpReceiver* smtp_ = nullptr;
-    miconsul::testing::HttpReceiver* ycloud_ = nullptr;
     std::map<std::string, std::string> tokens_;
 };
 

@@ -21,8 +21,6 @@
 
 namespace {
 
-using miconsul::testing::ClinicStage;
-using miconsul::testing::HostProcess;
 using miconsul::testing::HttpResult;
 using miconsul::testing::kAdminHeader;
 using nlohmann::json;
@@ -97,18 +95,14 @@ bool contains(const std::string& text, const std::string& piece) {
     return text.find(piece) != std::string::npos;
 }
 
-class ReportesTest : public ::testing::TestWithParam<std::string> {
+class ReportesTest : public miconsul::testing::ClinicStageTest {
 protected:
     void SetUp() override {
         if (GetParam() == "postgresql") MICONSUL_REQUIRE_POSTGRES();
-        stage_ = std::make_unique<ClinicStage>(
-            GetParam(), std::vector<std::string>{"reportes"},
-            std::map<std::string, std::string>{
-                {"MICONSUL_MESSAGE_RETRY_BASE_MS", "500"},
-                {"MICONSUL_SMTP_FROM", "MiConsul <avisos@miconsul.mx>"}});
-        host_ = &stage_->host();
-        smtp_ = &stage_->smtp();
-        ycloud_ = &stage_->ycloud();
+        set_the_stage(std::vector<std::string>{"reportes"},
+                      std::map<std::string, std::string>{
+                          {"MICONSUL_MESSAGE_RETRY_BASE_MS", "500"},
+                          {"MICONSUL_SMTP_FROM", "MiConsul <avisos@miconsul.mx>"}});
         ASSERT_EQ(send("PUT", "/api/v1/tenants/sol/plugins/reportes", {{"enabled", true}}).status,
                   200);
         const auto token = send("POST", "/api/v1/tenants/sol/tokens", {{"label", "n8n"}});
@@ -116,12 +110,6 @@ protected:
         sol_token_ = "Authorization: Bearer " + token.json()["token"].get<std::string>();
     }
 
-    HttpResult send(const std::string& method, const std::string& path, const json& body) {
-        return host_->http().send(method, path, body.dump(), kAdmin);
-    }
-    std::string create(const std::string& tenant, const std::string& kind, const json& body) {
-        return stage_->create(tenant, kind, body);
-    }
     HttpResult get_report(const std::string& path_and_query) {
         return host_->http().get("/t/sol/reportes/" + path_and_query, {sol_token_});
     }
@@ -195,10 +183,6 @@ protected:
     }
 
     miconsul::testing::ScratchDirectory scratch_;  // where PDFs are read back
-    std::unique_ptr<ClinicStage> stage_;
-    HostProcess* host_ = nullptr;  // the stage's, as the tests reach them
-    miconsul::testing::SmtpReceiver* smtp_ = nullptr;
-    miconsul::testing::HttpReceiver* ycloud_ = nullptr;
     std::string sol_token_;
     std::string ruiz_, gomez_;
 };
